@@ -1,0 +1,187 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { type Config, ConfigError, loadConfig } from './config.js';
+import { loadTls } from './core/certificate.js';
+import { ApiError } from './core/errors.js';
+import type { Credentials } from './modules/apps/service.js';
+import { buildServer, createServices, type Services } from './server.js';
+
+const program = new Command()
+  .name('switchboard')
+  .description(
+    'A self-hosted backend that speaks the QuickBlox server API.\nConfiguration comes from the environment (see README).',
+  );
+
+program
+  .command('serve', { isDefault: true })
+  .description('run the server')
+  .action(() => serve());
+
+program
+  .command('migrate')
+  .description('apply pending database migrations')
+  .action(() =>
+    withServices(async (services) => {
+      // createServices has already migrated; say where.
+      console.log(`database is up to date (${services.storage.dialect})`);
+    }),
+  );
+
+const app = program.command('app').description('applications');
+app
+  .command('create')
+  .description('create an application')
+  .requiredOption('--name <name>', 'application name')
+  .option('--id <n>', 'application id', positiveInteger)
+  .option('--auth-key <key>', 'auth key (default: random)')
+  .option('--auth-secret <secret>', 'auth secret (default: random)')
+  .option('--json', 'print the credentials as JSON')
+  .action((options: { name: string; id?: number; authKey?: string; authSecret?: string; json?: boolean }) =>
+    withServices(async (services) => {
+      const { credentials, owner } = await services.apps.createApplication(options);
+      if (owner && !options.json) printOwner(owner.account.owner_email, owner.password);
+      if (options.json) console.log(JSON.stringify(credentials));
+      else printCredentials(options.name, credentials);
+    }),
+  );
+app
+  .command('list')
+  .description('list applications')
+  .option('--json', 'print as JSON')
+  .action((options: { json?: boolean }) =>
+    withServices(async (services) => {
+      const apps = await services.apps.listApplications();
+      if (options.json) return console.log(JSON.stringify(apps));
+      if (apps.length === 0) return console.log('no applications yet: switchboard app create --name NAME');
+      for (const a of apps) console.log(`${a.application_id}\t${a.name}\tauth_key=${a.auth_key}\tauth_secret=${a.auth_secret}`);
+    }),
+  );
+
+program
+  .command('apikey')
+  .description('server API keys')
+  .command('create')
+  .description('create a server API key (Authorization: ApiKey <key>)')
+  .requiredOption('--app <n>', 'application id', positiveInteger)
+  .option('--name <name>', 'a label for the key', 'default')
+  .option('--json', 'print as JSON')
+  .action((options: { app: number; name: string; json?: boolean }) =>
+    withServices(async (services) => {
+      const key = await services.apps.createApiKey(options.app, options.name);
+      if (options.json) console.log(JSON.stringify({ application_id: options.app, api_key: key }));
+      else console.log(`${key}\n(shown once: it is stored only as a hash)`);
+    }),
+  );
+
+program
+  .command('user')
+  .description('users')
+  .command('create')
+  .description('create a user')
+  .requiredOption('--app <n>', 'application id', positiveInteger)
+  .option('--login <login>')
+  .option('--email <email>')
+  .requiredOption('--password <password>')
+  .option('--full-name <name>')
+  .option('--json', 'print as JSON')
+  .action((options: { app: number; login?: string; email?: string; password: string; fullName?: string; json?: boolean }) =>
+    withServices(async (services) => {
+      await services.apps.requireApplication(options.app);
+      const user = await services.users.create(options.app, options);
+      console.log(options.json ? JSON.stringify({ user }) : `user ${user.id} created`);
+    }),
+  );
+
+function positiveInteger(value: string): number {
+  if (!/^\d{1,15}$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('must be a positive integer');
+  return Number(value);
+}
+
+function config(): Config {
+  try {
+    return loadConfig();
+  } catch (error) {
+    fail(error);
+  }
+}
+
+async function withServices(task: (services: Services) => Promise<unknown>): Promise<void> {
+  const services = await createServices(config()).catch(fail);
+  try {
+    await task(services);
+  } catch (error) {
+    fail(error);
+  } finally {
+    await services.storage.close();
+  }
+}
+
+function fail(error: unknown): never {
+  if (error instanceof ConfigError) console.error(error.message);
+  else if (error instanceof ApiError) console.error(`error: ${JSON.stringify(error.body.errors)}`);
+  else console.error(error);
+  process.exit(error instanceof ConfigError ? 2 : 1);
+}
+
+async function serve(): Promise<void> {
+  const cfg = config();
+  const tls = await loadTls(cfg).catch(fail);
+  const server = await buildServer(cfg, { tls }).catch(fail);
+
+  const { created } = await server.services.apps.ensureOwner();
+  let demo: Credentials | null = null;
+  if (created) demo = (await server.services.apps.createApplication({ name: 'Demo' })).credentials;
+
+  await server.listen({ port: cfg.port, host: cfg.host }).catch(fail);
+  const address = server.server.address();
+  const port = typeof address === 'object' && address ? address.port : cfg.port;
+  const scheme = tls ? 'https' : 'http';
+  console.log(`\nSwitchboard is listening on ${scheme}://${cfg.host}:${port} (${server.services.storage.dialect})`);
+  if (tls?.generated) console.log(`Generated a self-signed certificate: ${tls.certPath}`);
+  if (tls) console.log(`Trust it in Node clients with NODE_EXTRA_CA_CERTS=${tls.certPath}`);
+  if (created) printOwner(created.account.owner_email, created.password);
+  if (demo) {
+    printCredentials('Demo', demo);
+    printSnippet(demo, cfg, port);
+  } else {
+    console.log('Applications: bin/switchboard app list');
+  }
+
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    server.log.info({ signal }, 'shutting down: finishing requests in flight');
+    server.close().then(
+      () => process.exit(0),
+      (error) => {
+        server.log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+function printOwner(email: string, password: string): void {
+  console.log(`\nCreated the owner account ${email}. Its password, shown only this once: ${password}`);
+}
+
+function printCredentials(name: string, c: Credentials): void {
+  console.log(`\nApplication "${name}"`);
+  console.log(`  application_id: ${c.application_id}`);
+  console.log(`  auth_key:       ${c.auth_key}`);
+  console.log(`  auth_secret:    ${c.auth_secret}`);
+  console.log(`  account_key:    ${c.account_key}`);
+}
+
+function printSnippet(c: Credentials, cfg: Config, port: number): void {
+  const api = new URL(cfg.endpoints.api);
+  const apiHost = `${api.hostname}:${api.port || port}`;
+  console.log('\nPaste into your app (no account key, so the SDK never calls quickblox.com):');
+  console.log(
+    `  QB.init(${c.application_id}, '${c.auth_key}', '${c.auth_secret}', { endpoints: { api: '${apiHost}', chat: '${cfg.endpoints.chat}' } });\n`,
+  );
+}
+
+await program.parseAsync();

@@ -1,0 +1,148 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+
+/** The one typed configuration. This is the only file that reads process.env. */
+export interface Config {
+  port: number;
+  host: string;
+  /** Folder for the SQLite file, blobs and the generated certificate. */
+  dataDir: string;
+  database: { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string };
+  tls: { mode: 'self-signed' } | { mode: 'files'; certFile: string; keyFile: string } | { mode: 'off' };
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** What /account_settings.json and the start-up banner tell clients. */
+  endpoints: { api: string; chat: string; turnserver: string };
+  /** Largest request body accepted on ordinary routes, in bytes. */
+  bodyLimit: number;
+  /** Idle lifetime of a session token, in seconds (QuickBlox: 2 hours). */
+  sessionTtlSeconds: number;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly setting: string,
+    message: string,
+  ) {
+    super(`Invalid configuration: ${setting} ${message}`);
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+type Source = Record<string, string | undefined>;
+
+/**
+ * Builds the config from environment variables, over an optional JSON file
+ * (SWITCHBOARD_CONFIG) whose keys are the same variable names.
+ */
+export function loadConfig(env: Source = process.env, cwd = process.cwd()): Config {
+  const source: Source = { ...readConfigFile(env.SWITCHBOARD_CONFIG, cwd), ...definedOnly(env) };
+  const get = (name: string): string | undefined => {
+    const value = source[name]?.trim();
+    return value === '' ? undefined : value;
+  };
+
+  const dataDir = resolve(cwd, get('SWITCHBOARD_DATA') ?? './data');
+  const port = parseInteger('PORT', get('PORT') ?? '8443', 0, 65535);
+  const host = get('HOST') ?? '0.0.0.0';
+
+  const tls = parseTls(get('TLS'), get('TLS_CERT'), get('TLS_KEY'), cwd);
+  const scheme = tls.mode === 'off' ? 'http' : 'https';
+  const publicHost = get('PUBLIC_HOST') ?? (host === '0.0.0.0' || host === '::' ? 'localhost' : host);
+
+  const logLevel = get('LOG_LEVEL') ?? 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')} (got "${logLevel}")`);
+  }
+
+  return {
+    port,
+    host,
+    dataDir,
+    database: parseDatabase(get('DATABASE_URL'), dataDir, cwd),
+    tls,
+    logLevel: logLevel as Config['logLevel'],
+    endpoints: {
+      api: get('API_ENDPOINT') ?? `${scheme}://${publicHost}:${port}`,
+      chat: get('CHAT_ENDPOINT') ?? publicHost,
+      turnserver: get('TURN_ENDPOINT') ?? publicHost,
+    },
+    bodyLimit: parseInteger('BODY_LIMIT', get('BODY_LIMIT') ?? String(1024 * 1024), 1024, 1024 * 1024 * 1024),
+    sessionTtlSeconds: parseInteger('SESSION_TTL', get('SESSION_TTL') ?? '7200', 60, 30 * 24 * 3600),
+  };
+}
+
+/** Names the certificate gets when Switchboard generates its own. */
+export function certificateHosts(): string[] {
+  return ['localhost', '127.0.0.1', '::1', hostname()];
+}
+
+function readConfigFile(path: string | undefined, cwd: string): Source {
+  if (!path) return {};
+  let text: string;
+  try {
+    text = readFileSync(resolve(cwd, path), 'utf8');
+  } catch (error) {
+    throw new ConfigError('SWITCHBOARD_CONFIG', `cannot be read: ${(error as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new ConfigError('SWITCHBOARD_CONFIG', `is not valid JSON (${path})`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError('SWITCHBOARD_CONFIG', 'must hold a JSON object of setting names to values');
+  }
+  const out: Source = {};
+  for (const [key, value] of Object.entries(parsed)) {
+    if (value !== null && typeof value === 'object') {
+      throw new ConfigError(key, `in ${path} must be a string, number or boolean`);
+    }
+    out[key] = String(value);
+  }
+  return out;
+}
+
+function definedOnly(env: Source): Source {
+  const out: Source = {};
+  for (const [key, value] of Object.entries(env)) if (value !== undefined) out[key] = value;
+  return out;
+}
+
+function parseInteger(setting: string, raw: string, min: number, max: number): number {
+  if (!/^\d+$/.test(raw)) throw new ConfigError(setting, `must be a whole number (got "${raw}")`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(setting, `must be between ${min} and ${max} (got ${value})`);
+  return value;
+}
+
+function parseDatabase(raw: string | undefined, dataDir: string, cwd: string): Config['database'] {
+  if (!raw) return { kind: 'sqlite', file: join(dataDir, 'switchboard.sqlite') };
+  if (/^postgres(ql)?:\/\//.test(raw)) {
+    try {
+      new URL(raw);
+    } catch {
+      throw new ConfigError('DATABASE_URL', 'is not a valid postgres:// URL');
+    }
+    return { kind: 'postgres', url: raw };
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) && !raw.startsWith('file://') && !raw.startsWith('sqlite://')) {
+    throw new ConfigError('DATABASE_URL', `must be a SQLite file path or a postgres:// URL (got "${raw}")`);
+  }
+  const path = raw.replace(/^(sqlite|file):\/\//, '');
+  return { kind: 'sqlite', file: isAbsolute(path) ? path : resolve(cwd, path) };
+}
+
+function parseTls(raw: string | undefined, cert: string | undefined, key: string | undefined, cwd: string) {
+  const mode = (raw ?? 'on').toLowerCase();
+  if (['off', 'false', '0', 'no'].includes(mode)) return { mode: 'off' } as const;
+  if (!['on', 'true', '1', 'yes'].includes(mode)) throw new ConfigError('TLS', `must be "on" or "off" (got "${raw}")`);
+  if (cert || key) {
+    if (!cert) throw new ConfigError('TLS_CERT', 'must be set together with TLS_KEY');
+    if (!key) throw new ConfigError('TLS_KEY', 'must be set together with TLS_CERT');
+    return { mode: 'files', certFile: resolve(cwd, cert), keyFile: resolve(cwd, key) } as const;
+  }
+  return { mode: 'self-signed' } as const;
+}

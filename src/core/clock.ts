@@ -1,0 +1,31 @@
+/** Time comes from here, so expiry and schedules are testable without sleeping. */
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+/** A clock that only moves when told to; for tests. */
+export class ManualClock implements Clock {
+  constructor(private current = Date.now()) {}
+  now(): number {
+    return this.current;
+  }
+  advance(ms: number): void {
+    this.current += ms;
+  }
+  set(ms: number): void {
+    this.current = ms;
+  }
+}
+
+/** ISO 8601 without milliseconds, as QuickBlox writes dates: 2012-04-03T07:34:48Z */
+export function isoSeconds(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 19)}Z`;
+}
+
+/** The QB-Token-ExpirationDate format the SDK can parse: 2030-01-01 10:00:00 UTC */
+export function expirationHeader(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+}

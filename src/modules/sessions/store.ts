@@ -1,0 +1,72 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, SessionTable } from '../../storage/schema.js';
+
+export type SessionRow = Selectable<SessionTable>;
+
+export class SessionsStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  signatureSeen(applicationId: number, signature: string): Promise<boolean> {
+    return this.db
+      .selectFrom('session_signatures')
+      .select('signature')
+      .where('application_id', '=', applicationId)
+      .where('signature', '=', signature)
+      .executeTakeFirst()
+      .then((row) => row !== undefined);
+  }
+
+  /** Records the signature and the session together; a replayed signature fails the unique key. */
+  insertWithSignature(
+    session: Omit<SessionRow, 'id'>,
+    signature: { signature: string; expires_at: number },
+  ): Promise<SessionRow> {
+    return this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('session_signatures')
+        .values({ application_id: session.application_id, ...signature })
+        .execute();
+      return trx.insertInto('sessions').values(session).returningAll().executeTakeFirstOrThrow();
+    });
+  }
+
+  byTokenHash(tokenHash: string): Promise<SessionRow | undefined> {
+    return this.db.selectFrom('sessions').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
+  }
+
+  async delete(tokenHash: string): Promise<void> {
+    await this.db.deleteFrom('sessions').where('token_hash', '=', tokenHash).execute();
+  }
+
+  async setUser(tokenHash: string, userId: number | null, now: number): Promise<void> {
+    await this.db
+      .updateTable('sessions')
+      .set({ user_id: userId, updated_at: now, last_used_at: now })
+      .where('token_hash', '=', tokenHash)
+      .execute();
+  }
+
+  /** Writes a batch of last-use times in one transaction. */
+  async saveLastUse(entries: Array<[tokenHash: string, lastUsedAt: number]>): Promise<void> {
+    if (entries.length === 0) return;
+    await this.db.transaction().execute(async (trx) => {
+      for (const [tokenHash, lastUsedAt] of entries) {
+        await trx
+          .updateTable('sessions')
+          .set({ last_used_at: lastUsedAt })
+          .where('token_hash', '=', tokenHash)
+          .where('last_used_at', '<', lastUsedAt)
+          .execute();
+      }
+    });
+  }
+
+  async deleteIdleBefore(cutoff: number): Promise<number> {
+    const result = await this.db.deleteFrom('sessions').where('last_used_at', '<', cutoff).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  async deleteSignaturesBefore(cutoff: number): Promise<void> {
+    await this.db.deleteFrom('session_signatures').where('expires_at', '<', cutoff).execute();
+  }
+}

@@ -1,0 +1,205 @@
+import { randomUUID } from 'node:crypto';
+import cors from '@fastify/cors';
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
+import type { Config } from './config.js';
+import { registerAuth } from './core/auth.js';
+import { type Clock, systemClock } from './core/clock.js';
+import { ApiError, baseError, fieldErrors } from './core/errors.js';
+import { parseParams, registerBodyParsers } from './core/params.js';
+import { appsRoutes } from './modules/apps/routes.js';
+import { AppsService } from './modules/apps/service.js';
+import { AppsStore } from './modules/apps/store.js';
+import { healthRoutes } from './modules/health/routes.js';
+import { sessionsRoutes } from './modules/sessions/routes.js';
+import { FLUSH_INTERVAL_MS, SessionsService } from './modules/sessions/service.js';
+import { SessionsStore } from './modules/sessions/store.js';
+import { UsersService } from './modules/users/service.js';
+import { UsersStore } from './modules/users/store.js';
+import { isReachable, openStorage, type Storage } from './storage/db.js';
+import { migrateToLatest } from './storage/migrate.js';
+
+export interface Services {
+  storage: Storage;
+  apps: AppsService;
+  users: UsersService;
+  sessions: SessionsService;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    services: Services;
+  }
+}
+
+export interface ServerOptions {
+  clock?: Clock;
+  tls?: { key: string; cert: string } | null;
+}
+
+const CLEANUP_INTERVAL_MS = 60_000;
+
+/** Opens storage, applies migrations and wires the services; the CLI uses this without HTTP. */
+export async function createServices(config: Config, clock: Clock = systemClock): Promise<Services> {
+  const storage = openStorage(config.database);
+  try {
+    await migrateToLatest(storage.db, storage.dialect);
+  } catch (error) {
+    await storage.close();
+    throw error;
+  }
+  const apps = new AppsService(new AppsStore(storage.db, storage.dialect), clock);
+  const users = new UsersService(new UsersStore(storage.db), clock);
+  const sessions = new SessionsService(new SessionsStore(storage.db), apps, users, clock, config.sessionTtlSeconds);
+  return { storage, apps, users, sessions };
+}
+
+/** The Fastify instance with every route; the caller decides when to listen(). */
+export async function buildServer(config: Config, options: ServerOptions = {}): Promise<FastifyInstance> {
+  const services = await createServices(config, options.clock);
+  const app = Fastify({
+    ...(options.tls ? { https: { key: options.tls.key, cert: options.tls.cert } } : {}),
+    logger: {
+      level: config.logLevel,
+      redact: ['req.headers["qb-token"]', 'req.headers.authorization', 'req.headers["qb-account-key"]'],
+    },
+    // One log line per request, written by the onResponse hook below.
+    logController: new LogController({ disableRequestLogging: true }),
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    bodyLimit: config.bodyLimit,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500, querystringParser: parseParams },
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
+  }) as unknown as FastifyInstance;
+  app.decorate('services', services);
+
+  await app.register(cors, {
+    origin: '*',
+    methods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
+    allowedHeaders: [
+      'QB-Token',
+      'QB-SDK',
+      'QB-OS',
+      'QB-Account-Key',
+      'Content-Type',
+      'Authorization',
+      'On-Behalf-Of',
+      'X-Request-Id',
+    ],
+    exposedHeaders: ['QB-Token-ExpirationDate'],
+    maxAge: 86400,
+  });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Switchboard (QuickBlox-compatible API)', version: '0.1.0' },
+      components: {
+        securitySchemes: {
+          qbToken: { type: 'apiKey', in: 'header', name: 'QB-Token' },
+          apiKey: { type: 'apiKey', in: 'header', name: 'Authorization' },
+        },
+      },
+    },
+  });
+  await registerBodyParsers(app);
+  registerAuth(app, {
+    byToken: async (token) => {
+      const session = await services.sessions.resolve(token);
+      if (!session) return null;
+      const auth = { applicationId: session.row.application_id, userId: session.row.user_id, via: 'token' as const, token };
+      return { auth, expiresAt: services.sessions.expiresAt(session) };
+    },
+    byApiKey: async (key, onBehalfOf) => {
+      const applicationId = await services.apps.resolveApiKey(key);
+      if (applicationId === null) return null;
+      let userId: number | null = null;
+      if (onBehalfOf !== undefined) {
+        userId = /^\d{1,15}$/.test(onBehalfOf) ? Number(onBehalfOf) : -1;
+        if (!(await services.users.exists(applicationId, userId)))
+          throw baseError(422, 'On-Behalf-Of names no user of this application');
+      }
+      return { applicationId, userId, via: 'apikey' };
+    },
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'request',
+    );
+  });
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((_request, reply) => {
+    reply.code(404).send({ errors: ['Not Found'] });
+  });
+
+  healthRoutes(app, () => isReachable(services.storage));
+  appsRoutes(app, services.apps, config.endpoints);
+  sessionsRoutes(app, services.sessions);
+  app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger());
+
+  // Batched last-use writes and cleanup of idle sessions.
+  const timers: NodeJS.Timeout[] = [];
+  app.addHook('onReady', async () => {
+    const run = (task: () => Promise<unknown>, label: string) => () =>
+      task().catch((error) => app.log.error({ err: error }, `${label} failed`));
+    timers.push(
+      setInterval(
+        run(() => services.sessions.flush(), 'session flush'),
+        FLUSH_INTERVAL_MS,
+      ).unref(),
+    );
+    timers.push(
+      setInterval(
+        run(() => services.sessions.cleanup(), 'session cleanup'),
+        CLEANUP_INTERVAL_MS,
+      ).unref(),
+    );
+  });
+  app.addHook('onClose', async () => {
+    for (const timer of timers) clearInterval(timer);
+    await services.sessions.flush().catch((error) => app.log.error({ err: error }, 'final session flush failed'));
+    await services.storage.close();
+  });
+  return app;
+}
+
+/** Every error leaves as a QuickBlox error body; only real faults are 500s. */
+function errorHandler(
+  this: FastifyInstance,
+  error: FastifyError | ApiError,
+  request: import('fastify').FastifyRequest,
+  reply: import('fastify').FastifyReply,
+) {
+  if (error instanceof ApiError) return reply.code(error.statusCode).send(error.body);
+  const fastifyError = error as FastifyError;
+  if (fastifyError.validation) {
+    const fields: Record<string, string[]> = {};
+    for (const issue of fastifyError.validation) {
+      const missing = (issue.params as { missingProperty?: string }).missingProperty;
+      const path = issue.instancePath.replace(/^\//, '').replaceAll('/', '.');
+      const field = missing ? [path, missing].filter(Boolean).join('.') : path || fastifyError.validationContext || 'base';
+      const message = missing ? 'is required' : `is invalid (${issue.message ?? 'bad value'})`;
+      fields[field] = [...(fields[field] ?? []), message];
+    }
+    return reply.code(422).send(fieldErrors(422, fields).body);
+  }
+  const status = fastifyError.statusCode ?? 500;
+  if (status >= 400 && status < 500) {
+    return reply.code(status).send(baseError(status, clientMessage(fastifyError)).body);
+  }
+  request.log.error({ err: error }, 'unhandled error');
+  return reply.code(500).send(baseError(500, 'Internal server error').body);
+}
+
+function clientMessage(error: FastifyError): string {
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return 'Request body is too large';
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return 'Unsupported content type';
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return 'Content-Length does not match the body';
+    default:
+      return error.message;
+  }
+}

@@ -1,0 +1,63 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteAdapter, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { Config } from '../config.js';
+import type { DialectName } from './dialect.js';
+import type { Database } from './schema.js';
+
+export interface Storage {
+  db: Kysely<Database>;
+  dialect: DialectName;
+  close(): Promise<void>;
+}
+
+/** SQLite DDL is transactional, so let migrations run inside one transaction. */
+class TransactionalSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+}
+
+class SwitchboardSqliteDialect extends SqliteDialect {
+  override createAdapter() {
+    return new TransactionalSqliteAdapter();
+  }
+}
+
+// PostgreSQL bigint (int8) arrives as a string by default; our ids and
+// millisecond times fit in a double.
+const pgTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === 20) return (value: string) => Number(value);
+    return pg.types.getTypeParser(oid, format);
+  },
+};
+
+export function openStorage(database: Config['database']): Storage {
+  if (database.kind === 'sqlite') {
+    mkdirSync(dirname(database.file), { recursive: true });
+    const connection = new SQLite(database.file);
+    connection.pragma('journal_mode = WAL');
+    connection.pragma('synchronous = NORMAL');
+    connection.pragma('foreign_keys = ON');
+    connection.pragma('busy_timeout = 5000');
+    const db = new Kysely<Database>({ dialect: new SwitchboardSqliteDialect({ database: connection }) });
+    return { db, dialect: 'sqlite', close: () => db.destroy() };
+  }
+  const pool = new pg.Pool({ connectionString: database.url, max: 10, types: pgTypes });
+  // An idle client that loses its connection must not crash the process.
+  pool.on('error', () => {});
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return { db, dialect: 'postgres', close: () => db.destroy() };
+}
+
+export async function isReachable(storage: Storage): Promise<boolean> {
+  try {
+    await sql`select 1`.execute(storage.db);
+    return true;
+  } catch {
+    return false;
+  }
+}

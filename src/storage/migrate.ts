@@ -1,0 +1,28 @@
+import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
+import type { DialectName } from './dialect.js';
+import { foundation } from './migrations/0001-foundation.js';
+import type { Database } from './schema.js';
+
+/** Forward-only migrations, shared by both dialects, applied in name order. */
+function migrations(dialect: DialectName): Record<string, Migration> {
+  return {
+    '0001-foundation': foundation(dialect),
+  };
+}
+
+/**
+ * Applies pending migrations. PostgreSQL serialises concurrent runs with an
+ * advisory lock; on SQLite a run that loses the race for the write lock is
+ * rolled back and tried again, and then finds nothing left to do.
+ */
+export async function migrateToLatest(db: Kysely<Database>, dialect: DialectName): Promise<string[]> {
+  const provider: MigrationProvider = { getMigrations: async () => migrations(dialect) };
+  const migrator = new Migrator({ db, provider });
+  for (let attempt = 1; ; attempt++) {
+    const { error, results } = await migrator.migrateToLatest();
+    if (!error) return (results ?? []).map((r) => r.migrationName);
+    const code = (error as { code?: string }).code ?? '';
+    if (!code.startsWith('SQLITE_BUSY') || attempt >= 20) throw error;
+    await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+  }
+}

@@ -1,0 +1,84 @@
+import type { Generated } from 'kysely';
+
+/**
+ * The tables, as Kysely sees them. Each module's store.ts is the only code
+ * that touches its own tables. Times are unix milliseconds in both dialects.
+ */
+export interface Database {
+  accounts: AccountTable;
+  applications: ApplicationTable;
+  api_keys: ApiKeyTable;
+  users: UserTable;
+  sessions: SessionTable;
+  session_signatures: SessionSignatureTable;
+}
+
+export interface AccountTable {
+  id: Generated<number>;
+  owner_email: string;
+  password_hash: string;
+  account_key: string;
+  created_at: number;
+}
+
+export interface ApplicationTable {
+  id: Generated<number>;
+  account_id: number;
+  name: string;
+  auth_key: string;
+  auth_secret: string;
+  /** JSON object of per-application settings. */
+  settings: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ApiKeyTable {
+  id: Generated<number>;
+  application_id: number;
+  key_hash: string;
+  name: string;
+  created_at: number;
+}
+
+export interface UserTable {
+  id: Generated<number>;
+  application_id: number;
+  login: string | null;
+  email: string | null;
+  password_hash: string;
+  full_name: string | null;
+  phone: string | null;
+  website: string | null;
+  facebook_id: string | null;
+  twitter_id: string | null;
+  twitter_digits_id: string | null;
+  external_user_id: number | null;
+  blob_id: number | null;
+  custom_data: string | null;
+  /** Comma-separated, as QuickBlox returns them. */
+  user_tags: string | null;
+  created_at: number;
+  updated_at: number;
+  last_request_at: number | null;
+}
+
+export interface SessionTable {
+  id: Generated<number>;
+  public_id: string;
+  token_hash: string;
+  application_id: number;
+  user_id: number | null;
+  nonce: number;
+  ts: number;
+  created_at: number;
+  updated_at: number;
+  last_used_at: number;
+}
+
+/** Signatures seen on POST /session.json, kept while they could be replayed. */
+export interface SessionSignatureTable {
+  application_id: number;
+  signature: string;
+  expires_at: number;
+}
