@@ -167,8 +167,8 @@ export async function buildServer(config: Config, options: ServerOptions = {}): 
 function errorHandler(
   this: FastifyInstance,
   error: FastifyError | ApiError,
-  request: import('fastify').FastifyRequest,
-  reply: import('fastify').FastifyReply,
+  request: FastifyRequest,
+  reply: FastifyReply,
 ) {
   if (error instanceof ApiError) return reply.code(error.statusCode).send(error.body);
   const fastifyError = error as FastifyError;
