@@ -164,12 +164,7 @@ export async function buildServer(config: Config, options: ServerOptions = {}): 
 }
 
 /** Every error leaves as a QuickBlox error body; only real faults are 500s. */
-function errorHandler(
-  this: FastifyInstance,
-  error: FastifyError | ApiError,
-  request: FastifyRequest,
-  reply: FastifyReply,
-) {
+function errorHandler(this: FastifyInstance, error: FastifyError | ApiError, request: FastifyRequest, reply: FastifyReply) {
   if (error instanceof ApiError) return reply.code(error.statusCode).send(error.body);
   const fastifyError = error as FastifyError;
   if (fastifyError.validation) {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import selfsigned from 'selfsigned';
@@ -47,7 +48,9 @@ export async function generateCertificate(hosts: string[]): Promise<{ key: strin
   );
   const notAfter = new Date();
   notAfter.setFullYear(notAfter.getFullYear() + 5);
-  const pems = await selfsigned.generate([{ name: 'commonName', value: 'Switchboard local certificate' }], {
+  // A unique name: a client that trusts several of these would otherwise confuse them (same issuer name).
+  const commonName = `Switchboard ${randomBytes(6).toString('hex')}`;
+  const pems = await selfsigned.generate([{ name: 'commonName', value: commonName }], {
     keyType: 'ec',
     curve: 'P-256',
     algorithm: 'sha256',
