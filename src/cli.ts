@@ -38,7 +38,8 @@ app
   .action((options: { name: string; id?: number; authKey?: string; authSecret?: string; json?: boolean }) =>
     withServices(async (services) => {
       const { credentials, owner } = await services.apps.createApplication(options);
-      if (owner && !options.json) printOwner(owner.account.owner_email, owner.password);
+      // With --json, stdout is only the credentials; the one-time owner password goes to stderr.
+      if (owner) printOwner(owner.account.owner_email, owner.password, options.json ? console.error : console.log);
       if (options.json) console.log(JSON.stringify(credentials));
       else printCredentials(options.name, credentials);
     }),
@@ -163,8 +164,8 @@ async function serve(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
-function printOwner(email: string, password: string): void {
-  console.log(`\nCreated the owner account ${email}. Its password, shown only this once: ${password}`);
+function printOwner(email: string, password: string, print: (line: string) => void = console.log): void {
+  print(`\nCreated the owner account ${email}. Its password, shown only this once: ${password}`);
 }
 
 function printCredentials(name: string, c: Credentials): void {

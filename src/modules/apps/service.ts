@@ -39,7 +39,7 @@ export interface NewOwner {
 const APP_CACHE_MS = 30_000;
 
 export class AppsService {
-  private readonly cache = new Map<number, { app: Application | null; loadedAt: number }>();
+  private readonly cache = new Map<number, { app: Application; loadedAt: number }>();
   private readonly apiKeys = new Map<string, { applicationId: number | null; loadedAt: number }>();
 
   constructor(
@@ -106,7 +106,8 @@ export class AppsService {
     const cached = this.cache.get(id);
     if (cached && now - cached.loadedAt < APP_CACHE_MS) return cached.app;
     const row = await this.store.application(id);
-    const app = row ? toApplication(row) : null;
+    if (!row) return null; // not remembered: an application created a moment later must be found
+    const app = toApplication(row);
     this.cache.set(id, { app, loadedAt: now });
     return app;
   }
