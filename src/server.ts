@@ -137,6 +137,18 @@ export async function buildServer(config: Config, options: ServerOptions = {}): 
   sessionsRoutes(app, services.sessions);
   app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
+  // Graceful shutdown: Fastify closes the connection of a request that arrives while closing, but a
+  // request already in flight would keep its keep-alive connection open after its answer, holding the
+  // process until keepAliveTimeout (72 s). Its answer says Connection: close instead.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', (request, reply, payload, done) => {
+    if (closing && request.raw.httpVersionMajor < 2) reply.header('connection', 'close');
+    done(null, payload);
+  });
+
   // Batched last-use writes and cleanup of idle sessions.
   const timers: NodeJS.Timeout[] = [];
   app.addHook('onReady', async () => {
