@@ -87,7 +87,8 @@ program
   .action((options: { app: number; login?: string; email?: string; password: string; fullName?: string; json?: boolean }) =>
     withServices(async (services) => {
       await services.apps.requireApplication(options.app);
-      const user = await services.users.create(options.app, options);
+      const { login, email, password, fullName } = options;
+      const user = await services.users.create(options.app, { login, email, password, full_name: fullName });
       console.log(options.json ? JSON.stringify({ user }) : `user ${user.id} created`);
     }),
   );

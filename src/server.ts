@@ -14,6 +14,7 @@ import { healthRoutes } from './modules/health/routes.js';
 import { sessionsRoutes } from './modules/sessions/routes.js';
 import { FLUSH_INTERVAL_MS, SessionsService } from './modules/sessions/service.js';
 import { SessionsStore } from './modules/sessions/store.js';
+import { usersRoutes } from './modules/users/routes.js';
 import { UsersService } from './modules/users/service.js';
 import { UsersStore } from './modules/users/store.js';
 import { isReachable, openStorage, type Storage } from './storage/db.js';
@@ -51,6 +52,7 @@ export async function createServices(config: Config, clock: Clock = systemClock)
   const apps = new AppsService(new AppsStore(storage.db, storage.dialect), clock);
   const users = new UsersService(new UsersStore(storage.db), clock);
   const sessions = new SessionsService(new SessionsStore(storage.db), apps, users, clock, config.sessionTtlSeconds);
+  users.onDeleted((applicationId, userId) => sessions.forgetUser(applicationId, userId));
   return { storage, apps, users, sessions };
 }
 
@@ -106,6 +108,7 @@ export async function buildServer(config: Config, options: ServerOptions = {}): 
       const session = await services.sessions.resolve(token);
       if (!session) return null;
       const auth = { applicationId: session.row.application_id, userId: session.row.user_id, via: 'token' as const, token };
+      if (auth.userId !== null) services.users.touch(auth.userId);
       return { auth, expiresAt: services.sessions.expiresAt(session) };
     },
     byApiKey: async (key, onBehalfOf) => {
@@ -135,6 +138,7 @@ export async function buildServer(config: Config, options: ServerOptions = {}): 
   healthRoutes(app, () => isReachable(services.storage));
   appsRoutes(app, services.apps, config.endpoints);
   sessionsRoutes(app, services.sessions);
+  usersRoutes(app, services.users, services.apps);
   app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
   // Graceful shutdown: Fastify closes the connection of a request that arrives while closing, but a
@@ -149,27 +153,18 @@ export async function buildServer(config: Config, options: ServerOptions = {}): 
     done(null, payload);
   });
 
-  // Batched last-use writes and cleanup of idle sessions.
+  // Batched writes (session last use, user last_request_at) and cleanup of idle sessions.
+  const flushBatches = () => Promise.all([services.sessions.flush(), services.users.flush()]);
   const timers: NodeJS.Timeout[] = [];
   app.addHook('onReady', async () => {
-    const run = (task: () => Promise<unknown>, label: string) => () =>
-      task().catch((error) => app.log.error({ err: error }, `${label} failed`));
-    timers.push(
-      setInterval(
-        run(() => services.sessions.flush(), 'session flush'),
-        FLUSH_INTERVAL_MS,
-      ).unref(),
-    );
-    timers.push(
-      setInterval(
-        run(() => services.sessions.cleanup(), 'session cleanup'),
-        CLEANUP_INTERVAL_MS,
-      ).unref(),
-    );
+    const every = (ms: number, label: string, task: () => Promise<unknown>) =>
+      timers.push(setInterval(() => task().catch((error) => app.log.error({ err: error }, `${label} failed`)), ms).unref());
+    every(FLUSH_INTERVAL_MS, 'batched writes', flushBatches);
+    every(CLEANUP_INTERVAL_MS, 'session cleanup', () => services.sessions.cleanup());
   });
   app.addHook('onClose', async () => {
     for (const timer of timers) clearInterval(timer);
-    await services.sessions.flush().catch((error) => app.log.error({ err: error }, 'final session flush failed'));
+    await flushBatches().catch((error) => app.log.error({ err: error }, 'final batched writes failed'));
     await services.storage.close();
   });
   return app;

@@ -1,12 +1,14 @@
 import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
 import type { DialectName } from './dialect.js';
 import { foundation } from './migrations/0001-foundation.js';
+import { usersApi } from './migrations/0002-users-api.js';
 import type { Database } from './schema.js';
 
 /** Forward-only migrations, shared by both dialects, applied in name order. */
 function migrations(dialect: DialectName): Record<string, Migration> {
   return {
     '0001-foundation': foundation(dialect),
+    '0002-users-api': usersApi(dialect),
   };
 }
 

@@ -9,6 +9,7 @@ export interface Database {
   applications: ApplicationTable;
   api_keys: ApiKeyTable;
   users: UserTable;
+  users_tags: UserTagTable;
   sessions: SessionTable;
   session_signatures: SessionSignatureTable;
 }
@@ -61,6 +62,13 @@ export interface UserTable {
   created_at: number;
   updated_at: number;
   last_request_at: number | null;
+}
+
+/** One row per tag of a user, for by_tags and tag-addressed pushes. */
+export interface UserTagTable {
+  application_id: number;
+  user_id: number;
+  tag: string;
 }
 
 export interface SessionTable {

@@ -166,6 +166,13 @@ export class SessionsService {
     await this.setUser(session, null);
   }
 
+  /** Drops a deleted user's sessions from memory (their rows went with the user). */
+  forgetUser(applicationId: number, userId: number): void {
+    for (const [tokenHash, session] of this.live) {
+      if (session.row.application_id === applicationId && session.row.user_id === userId) this.forget(tokenHash);
+    }
+  }
+
   /** Writes batched last-use times. Called on a timer and at shutdown. */
   async flush(): Promise<void> {
     if (this.dirty.size === 0) return;

@@ -2,15 +2,10 @@ import type { Clock } from '../../core/clock.js';
 import { errors, fieldErrors } from '../../core/errors.js';
 import { burnPasswordCheck, hashPassword, verifyPassword } from '../../core/passwords.js';
 import { isUniqueViolation } from '../../storage/dialect.js';
+import { parseFilters, parseOrder } from './filters.js';
 import { formatUser, type UserJson } from './format.js';
-import type { UserRow, UsersStore } from './store.js';
-
-export interface NewUser {
-  login?: string;
-  email?: string;
-  password: string;
-  fullName?: string;
-}
+import type { LookupColumn, Page, UserRow, UsersStore } from './store.js';
+import { readUserInput } from './validation.js';
 
 export interface LoginCredentials {
   login?: string;
@@ -18,42 +13,105 @@ export interface LoginCredentials {
   password?: string;
 }
 
-export const PASSWORD_MIN = 8;
-export const PASSWORD_MAX = 40;
+/** Who asks: a user acting for themselves, or a server API key (full rights). */
+export interface Actor {
+  userId: number | null;
+  via: 'token' | 'apikey';
+}
 
-/**
- * Users and the password check that sessions need. The Users API issue
- * builds the rest of the module on this.
- */
+export interface PageQuery {
+  page?: unknown;
+  per_page?: unknown;
+}
+
+export interface UserPage {
+  current_page: number;
+  per_page: number;
+  total_entries: number;
+  items: Array<{ user: UserJson }>;
+}
+
+type DeletedListener = (applicationId: number, userId: number) => void;
+
 export class UsersService {
+  /** last_request_at times not yet written; flushed in batches. */
+  private readonly lastRequest = new Map<number, number>();
+  private readonly deletedListeners: DeletedListener[] = [];
+
   constructor(
     private readonly store: UsersStore,
     private readonly clock: Clock,
   ) {}
 
-  async create(applicationId: number, input: NewUser): Promise<UserJson> {
+  /** Lets other modules drop what they hold for a deleted user (sessions in memory). */
+  onDeleted(listener: DeletedListener): void {
+    this.deletedListeners.push(listener);
+  }
+
+  /** Sign-up: POST /users.json. */
+  async create(applicationId: number, raw: unknown): Promise<UserJson> {
+    const input = readUserInput(raw);
+    const { changes } = input;
     const problems: Record<string, string[]> = {};
-    if (!input.login && !input.email) problems.base = ['login or email required'];
-    if (input.password.length < PASSWORD_MIN) problems.password = [`is too short (minimum is ${PASSWORD_MIN} characters)`];
-    if (input.password.length > PASSWORD_MAX) problems.password = [`is too long (maximum is ${PASSWORD_MAX} characters)`];
+    if (!changes.login && !changes.email) problems.base = ['login or email required'];
+    if (input.password === undefined || input.password === '') problems.password = ["can't be blank"];
     if (Object.keys(problems).length > 0) throw fieldErrors(422, problems);
     const now = this.clock.now();
-    try {
-      const row = await this.store.insert({
-        application_id: applicationId,
-        login: input.login ?? null,
-        email: input.email ?? null,
-        password_hash: await hashPassword(input.password),
-        full_name: input.fullName ?? null,
-        created_at: now,
-        updated_at: now,
-      });
-      return formatUser(row);
-    } catch (error) {
-      if (!isUniqueViolation(error)) throw error;
-      const field = (error as Error).message.includes('email') ? 'email' : 'login';
-      throw errors.validation(field, 'has already been taken');
+    const passwordHash = await hashPassword(input.password ?? '');
+    const row = await this.write(() =>
+      this.store.insert(
+        {
+          ...changes,
+          application_id: applicationId,
+          password_hash: passwordHash,
+          user_tags: input.tags?.join(',') ?? null,
+          created_at: now,
+          updated_at: now,
+        },
+        input.tags ?? [],
+      ),
+    );
+    return this.format(row);
+  }
+
+  /** PUT /users/{id}.json: users change only themselves; API keys anyone. */
+  async update(applicationId: number, actor: Actor, id: number, raw: unknown): Promise<UserJson> {
+    this.mustActFor(actor, id);
+    const current = await this.store.byId(applicationId, id);
+    if (!current) throw errors.notFound();
+    const input = readUserInput(raw);
+    const changes = { ...input.changes };
+    if (input.password !== undefined) {
+      // A user proves the old password; a server API key resets it.
+      if (actor.via !== 'apikey') {
+        if (!input.oldPassword) throw errors.validation('old_password', "can't be blank when changing the password");
+        if (!(await verifyPassword(current.password_hash, input.oldPassword))) {
+          throw errors.validation('old_password', 'is incorrect');
+        }
+      }
+      changes.password_hash = await hashPassword(input.password);
     }
+    const login = 'login' in changes ? changes.login : current.login;
+    const email = 'email' in changes ? changes.email : current.email;
+    if (!login && !email) throw fieldErrors(422, { base: ['login or email required'] });
+    if (input.tags !== undefined) changes.user_tags = input.tags.length > 0 ? input.tags.join(',') : null;
+    changes.updated_at = this.clock.now();
+    const row = await this.write(() => this.store.update(applicationId, id, changes, input.tags));
+    if (!row) throw errors.notFound();
+    return this.format(row);
+  }
+
+  async delete(applicationId: number, actor: Actor, id: number): Promise<void> {
+    this.mustActFor(actor, id);
+    if (!(await this.store.delete(applicationId, id))) throw errors.notFound();
+    this.lastRequest.delete(id);
+    for (const listener of this.deletedListeners) listener(applicationId, id);
+  }
+
+  async deleteByExternalId(applicationId: number, actor: Actor, externalId: number): Promise<void> {
+    const row = await this.store.by(applicationId, 'external_user_id', externalId);
+    if (!row) throw errors.notFound();
+    await this.delete(applicationId, actor, row.id);
   }
 
   /** The user these credentials belong to, or null; as slow for unknown users as for wrong passwords. */
@@ -61,24 +119,119 @@ export class UsersService {
     const password = credentials.password ?? '';
     let row: UserRow | undefined;
     if (credentials.login) row = await this.store.byLogin(applicationId, credentials.login);
-    else if (credentials.email) row = await this.store.byEmail(applicationId, credentials.email);
-    if (!row) {
+    else if (credentials.email) row = await this.store.byEmail(applicationId, credentials.email.toLowerCase());
+    if (!row || row.password_hash === '') {
       await burnPasswordCheck(password);
       return null;
     }
     return (await verifyPassword(row.password_hash, password)) ? row : null;
   }
 
-  async get(applicationId: number, id: number): Promise<UserJson | null> {
+  async get(applicationId: number, id: number): Promise<UserJson> {
     const row = await this.store.byId(applicationId, id);
-    return row ? formatUser(row) : null;
+    if (!row) throw errors.notFound();
+    return this.format(row);
+  }
+
+  async getBy(applicationId: number, column: LookupColumn, value: string | number | undefined): Promise<UserJson> {
+    if (value === undefined || value === '') throw errors.validation(column, "can't be blank");
+    const lookup = column === 'email' && typeof value === 'string' ? value.toLowerCase() : value;
+    const row = await this.store.by(applicationId, column, lookup);
+    if (!row) throw errors.notFound();
+    return this.format(row);
   }
 
   async exists(applicationId: number, id: number): Promise<boolean> {
     return (await this.store.byId(applicationId, id)) !== undefined;
   }
 
-  format(row: UserRow): UserJson {
-    return formatUser(row);
+  /** GET /users.json with filter[] and order. */
+  async list(applicationId: number, query: PageQuery & { filter?: unknown; order?: unknown }): Promise<UserPage> {
+    const filters = parseFilters(query.filter);
+    const order = parseOrder(query.order);
+    const page = readPage(query);
+    return this.page(page, await this.store.list(applicationId, filters, order, page));
   }
+
+  async listByFullName(applicationId: number, fullName: unknown, query: PageQuery): Promise<UserPage> {
+    if (typeof fullName !== 'string' || fullName.trim() === '') throw errors.validation('full_name', "can't be blank");
+    const page = readPage(query);
+    return this.page(page, await this.store.byFullName(applicationId, fullName.trim(), page));
+  }
+
+  async listByTags(applicationId: number, tags: unknown, query: PageQuery): Promise<UserPage> {
+    const list = (Array.isArray(tags) ? tags : [tags])
+      .filter((t): t is string => typeof t === 'string')
+      .flatMap((t) => t.split(','))
+      .map((t) => t.trim())
+      .filter(Boolean);
+    if (list.length === 0) throw errors.validation('tags', "can't be blank");
+    if (list.length > 100) throw errors.validation('tags', 'at most 100 tags');
+    const page = readPage(query);
+    return this.page(page, await this.store.byTags(applicationId, list, page));
+  }
+
+  /** Notes a request by the user; the time reaches the database with the next flush. */
+  touch(userId: number, at = this.clock.now()): void {
+    this.lastRequest.set(userId, at);
+  }
+
+  async flush(): Promise<void> {
+    if (this.lastRequest.size === 0) return;
+    const entries = [...this.lastRequest];
+    this.lastRequest.clear();
+    await this.store.saveLastRequest(entries);
+  }
+
+  format(row: UserRow): UserJson {
+    const pending = this.lastRequest.get(row.id);
+    return formatUser(pending === undefined ? row : { ...row, last_request_at: Math.max(pending, row.last_request_at ?? 0) });
+  }
+
+  private page(page: Page, result: { rows: UserRow[]; total: number }): UserPage {
+    return {
+      current_page: page.offset / page.limit + 1,
+      per_page: page.limit,
+      total_entries: result.total,
+      items: result.rows.map((row) => ({ user: this.format(row) })),
+    };
+  }
+
+  private mustActFor(actor: Actor, id: number): void {
+    if (actor.via !== 'apikey' && actor.userId !== id) throw errors.forbidden('You can change only your own user');
+  }
+
+  /** Runs a write, turning a unique-key clash into QuickBlox's "has already been taken". */
+  private async write<T>(task: () => Promise<T>): Promise<T> {
+    try {
+      return await task();
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error;
+      throw errors.validation(takenField(error), 'has already been taken');
+    }
+  }
+}
+
+/** Which unique column a violation is about, from the database's message. */
+function takenField(error: unknown): string {
+  const message = String((error as Error).message) + String((error as { constraint?: string }).constraint ?? '');
+  for (const field of ['email', 'external_user_id', 'facebook_id', 'twitter_digits_id', 'twitter_id', 'login']) {
+    if (message.includes(field)) return field;
+  }
+  return 'base';
+}
+
+function readPage(query: PageQuery): Page {
+  const page = positive(query.page, 'page') ?? 1;
+  const perPage = positive(query.per_page, 'per_page') ?? 10;
+  const limit = Math.min(perPage, 100);
+  return { offset: (page - 1) * limit, limit };
+}
+
+function positive(value: unknown, field: string): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string' && typeof value !== 'number') throw errors.validation(field, 'must be a positive integer');
+  const text = String(value);
+  if (!/^\d{1,9}$/.test(text) || Number(text) < 1) throw errors.validation(field, 'must be a positive integer');
+  return Number(text);
 }

@@ -1,13 +1,59 @@
-import type { Insertable, Kysely, Selectable } from 'kysely';
+import { type ExpressionBuilder, type Insertable, type Kysely, type Selectable, sql, type Updateable } from 'kysely';
 import type { Database, UserTable } from '../../storage/schema.js';
+import type { Filter, Order } from './filters.js';
 
 export type UserRow = Selectable<UserTable>;
+export type NewUserRow = Insertable<UserTable>;
+export type UserChanges = Updateable<UserTable>;
+
+/** Columns a single user can be found by. */
+export type LookupColumn = 'login' | 'email' | 'phone' | 'facebook_id' | 'twitter_id' | 'twitter_digits_id' | 'external_user_id';
+
+export interface Page {
+  offset: number;
+  limit: number;
+}
+
+const SQL_OPS = { gt: '>', lt: '<', ge: '>=', le: '<=', eq: '=', ne: '<>' } as const;
 
 export class UsersStore {
   constructor(private readonly db: Kysely<Database>) {}
 
-  insert(values: Insertable<UserTable>): Promise<UserRow> {
-    return this.db.insertInto('users').values(values).returningAll().executeTakeFirstOrThrow();
+  /** Inserts a user and their tags in one transaction. */
+  insert(values: NewUserRow, tags: string[]): Promise<UserRow> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx.insertInto('users').values(values).returningAll().executeTakeFirstOrThrow();
+      await insertTags(trx, row.application_id, row.id, tags);
+      return row;
+    });
+  }
+
+  /** Updates a user, replacing their tags when given, in one transaction. */
+  update(applicationId: number, id: number, changes: UserChanges, tags: string[] | undefined): Promise<UserRow | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .updateTable('users')
+        .set(changes)
+        .where('application_id', '=', applicationId)
+        .where('id', '=', id)
+        .returningAll()
+        .executeTakeFirst();
+      if (row && tags !== undefined) {
+        await trx.deleteFrom('users_tags').where('user_id', '=', id).execute();
+        await insertTags(trx, applicationId, id, tags);
+      }
+      return row;
+    });
+  }
+
+  /** Deletes a user; their sessions and tags go with them (foreign keys cascade). */
+  async delete(applicationId: number, id: number): Promise<boolean> {
+    const result = await this.db
+      .deleteFrom('users')
+      .where('application_id', '=', applicationId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
   }
 
   byId(applicationId: number, id: number): Promise<UserRow | undefined> {
@@ -19,21 +65,102 @@ export class UsersStore {
       .executeTakeFirst();
   }
 
-  byLogin(applicationId: number, login: string): Promise<UserRow | undefined> {
+  by(applicationId: number, column: LookupColumn, value: string | number): Promise<UserRow | undefined> {
     return this.db
       .selectFrom('users')
       .selectAll()
       .where('application_id', '=', applicationId)
-      .where('login', '=', login)
+      .where(column, '=', value as never)
+      .orderBy('id')
+      .limit(1)
       .executeTakeFirst();
   }
 
+  byLogin(applicationId: number, login: string): Promise<UserRow | undefined> {
+    return this.by(applicationId, 'login', login);
+  }
+
   byEmail(applicationId: number, email: string): Promise<UserRow | undefined> {
-    return this.db
+    return this.by(applicationId, 'email', email);
+  }
+
+  /** A page of users matching every filter, and how many match in all. */
+  async list(applicationId: number, filters: Filter[], order: Order | null, page: Page) {
+    const base = this.db
       .selectFrom('users')
-      .selectAll()
       .where('application_id', '=', applicationId)
-      .where('email', '=', email)
-      .executeTakeFirst();
+      .where((eb) => eb.and(filters.map((filter) => condition(eb, filter))));
+    const direction = order?.direction ?? 'asc';
+    const [rows, total] = await Promise.all([
+      base
+        .selectAll()
+        .orderBy(sql.ref(order?.field ?? 'id'), direction)
+        .orderBy('id', direction)
+        .offset(page.offset)
+        .limit(page.limit)
+        .execute(),
+      base.select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow(),
+    ]);
+    return { rows, total: Number(total.total) };
+  }
+
+  /** Users whose full name contains the text, ignoring case. */
+  async byFullName(applicationId: number, text: string, page: Page) {
+    const pattern = `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const base = this.db
+      .selectFrom('users')
+      .where('application_id', '=', applicationId)
+      .where(sql<boolean>`lower(full_name) like ${pattern} escape '\\'`);
+    const [rows, total] = await Promise.all([
+      base.selectAll().orderBy('id').offset(page.offset).limit(page.limit).execute(),
+      base.select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow(),
+    ]);
+    return { rows, total: Number(total.total) };
+  }
+
+  /** Users with any of the tags. */
+  async byTags(applicationId: number, tags: string[], page: Page) {
+    const matching = this.db
+      .selectFrom('users_tags')
+      .select('user_id')
+      .where('application_id', '=', applicationId)
+      .where('tag', 'in', tags);
+    const base = this.db.selectFrom('users').where('application_id', '=', applicationId).where('id', 'in', matching);
+    const [rows, total] = await Promise.all([
+      base.selectAll().orderBy('id').offset(page.offset).limit(page.limit).execute(),
+      base.select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow(),
+    ]);
+    return { rows, total: Number(total.total) };
+  }
+
+  /** Writes a batch of last-request times in one transaction. */
+  async saveLastRequest(entries: Array<[userId: number, at: number]>): Promise<void> {
+    if (entries.length === 0) return;
+    await this.db.transaction().execute(async (trx) => {
+      for (const [userId, at] of entries) {
+        await trx.updateTable('users').set({ last_request_at: at }).where('id', '=', userId).execute();
+      }
+    });
+  }
+}
+
+function insertTags(trx: Kysely<Database>, applicationId: number, userId: number, tags: string[]) {
+  if (tags.length === 0) return Promise.resolve();
+  return trx
+    .insertInto('users_tags')
+    .values(tags.map((tag) => ({ application_id: applicationId, user_id: userId, tag })))
+    .execute();
+}
+
+/** One filter as SQL; field names come from a fixed list, values are bound parameters. */
+function condition(eb: ExpressionBuilder<Database, 'users'>, filter: Filter) {
+  const column = sql.ref<string | number>(filter.field);
+  switch (filter.op) {
+    case 'in':
+      return eb(column, 'in', filter.values);
+    case 'between':
+      return eb.and([eb(column, '>=', filter.values[0] ?? null), eb(column, '<=', filter.values[1] ?? null)]);
+    default:
+      return eb(column, SQL_OPS[filter.op], filter.values[0] ?? null);
   }
 }
