@@ -3,7 +3,6 @@ import type { UserChanges } from './store.js';
 
 /** Limits, with QuickBlox's where it documents them. */
 export const LIMITS = {
-  loginMin: 3,
   loginMax: 50,
   passwordMin: 8,
   passwordMax: 128,
@@ -96,9 +95,7 @@ export function readUserInput(raw: unknown): UserInput {
         const value = text.trim();
         const max = key.endsWith('_id') ? LIMITS.externalId : key === 'login' ? LIMITS.loginMax : LIMITS.text;
         if (value.length > max) complain(key, `is too long (maximum is ${max} characters)`);
-        else if (key === 'login' && value !== '' && value.length < LIMITS.loginMin) {
-          complain(key, `is too short (minimum is ${LIMITS.loginMin} characters)`);
-        } else if (key === 'email' && value !== '' && !EMAIL.test(value)) complain(key, 'is invalid');
+        else if (key === 'email' && value !== '' && !EMAIL.test(value)) complain(key, 'is invalid');
         else changes[key] = value === '' ? null : key === 'email' ? value.toLowerCase() : value;
       }
     }
