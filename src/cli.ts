@@ -1,3 +1,6 @@
+import { once } from 'node:events';
+import { createReadStream, createWriteStream, statSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { Command, InvalidArgumentError } from 'commander';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { loadTls } from './core/certificate.js';
@@ -73,9 +76,8 @@ program
     }),
   );
 
-program
-  .command('user')
-  .description('users')
+const user = program.command('user').description('users');
+user
   .command('create')
   .description('create a user')
   .requiredOption('--app <n>', 'application id', positiveInteger)
@@ -92,6 +94,70 @@ program
       console.log(options.json ? JSON.stringify({ user }) : `user ${user.id} created`);
     }),
   );
+
+user
+  .command('import')
+  .description('import users from a JSON-lines file (ids kept; safe to run again)')
+  .requiredOption('--app <n>', 'application id', positiveInteger)
+  .option('--require-password-reset', 'lines without a password import without one; those users must reset it')
+  .argument('<file>', 'JSON lines, one user per line (the format `user export` writes)')
+  .action((file: string, options: { app: number; requirePasswordReset?: boolean }) =>
+    withServices(async (services) => {
+      await services.apps.requireApplication(options.app);
+      const progress = new Progress(statSync(file).size);
+      const input = createReadStream(file);
+      input.on('data', (chunk) => progress.read(chunk.length));
+      const report = await services.userTransfer.import(options.app, createInterface({ input, crlfDelay: Infinity }), {
+        requirePasswordReset: options.requirePasswordReset ?? false,
+        onProgress: (lines) => progress.show(lines),
+      });
+      progress.done();
+      for (const error of report.errors) console.error(`line ${error.line}: ${error.message}`);
+      console.log(`imported ${report.imported} users from ${report.lines} lines, ${report.errors.length} errors`);
+      if (report.errors.length > 0) process.exitCode = 1;
+    }),
+  );
+user
+  .command('export')
+  .description('write the users of an application as JSON lines (includes password hashes: keep it secret)')
+  .requiredOption('--app <n>', 'application id', positiveInteger)
+  .argument('[file]', 'output file (default: standard output)')
+  .action((file: string | undefined, options: { app: number }) =>
+    withServices(async (services) => {
+      await services.apps.requireApplication(options.app);
+      const output = file ? createWriteStream(file, { mode: 0o600 }) : process.stdout;
+      for await (const line of services.userTransfer.export(options.app)) {
+        if (!output.write(`${line}\n`)) await once(output, 'drain');
+      }
+      if (file) await new Promise((resolve) => (output as ReturnType<typeof createWriteStream>).end(resolve));
+    }),
+  );
+
+/** A one-line progress report on stderr: bytes read of the file, lines done, rate. */
+class Progress {
+  private bytes = 0;
+  private printed = 0;
+  private readonly started = Date.now();
+  constructor(private readonly total: number) {}
+  read(bytes: number): void {
+    this.bytes += bytes;
+  }
+  show(lines: number): void {
+    const percent = this.total > 0 ? Math.min(100, Math.floor((this.bytes / this.total) * 100)) : 100;
+    const width = 30;
+    const bar = '#'.repeat(Math.floor((percent / 100) * width)).padEnd(width, '.');
+    const rate = Math.round(lines / Math.max(0.001, (Date.now() - this.started) / 1000));
+    const text = `[${bar}] ${percent}% ${lines} lines, ${rate} lines/s`;
+    if (process.stderr.isTTY) process.stderr.write(`\r${text}`);
+    else if (lines - this.printed >= 10_000) {
+      this.printed = lines;
+      process.stderr.write(`${text}\n`);
+    }
+  }
+  done(): void {
+    if (process.stderr.isTTY) process.stderr.write('\n');
+  }
+}
 
 function positiveInteger(value: string): number {
   if (!/^\d{1,15}$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('must be a positive integer');

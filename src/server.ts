@@ -17,6 +17,7 @@ import { SessionsStore } from './modules/sessions/store.js';
 import { usersRoutes } from './modules/users/routes.js';
 import { UsersService } from './modules/users/service.js';
 import { UsersStore } from './modules/users/store.js';
+import { UserTransfer } from './modules/users/transfer.js';
 import { isReachable, openStorage, type Storage } from './storage/db.js';
 import { migrateToLatest } from './storage/migrate.js';
 
@@ -24,6 +25,7 @@ export interface Services {
   storage: Storage;
   apps: AppsService;
   users: UsersService;
+  userTransfer: UserTransfer;
   sessions: SessionsService;
 }
 
@@ -50,10 +52,12 @@ export async function createServices(config: Config, clock: Clock = systemClock)
     throw error;
   }
   const apps = new AppsService(new AppsStore(storage.db, storage.dialect), clock);
-  const users = new UsersService(new UsersStore(storage.db), clock);
+  const usersStore = new UsersStore(storage.db, storage.dialect);
+  const users = new UsersService(usersStore, clock);
+  const userTransfer = new UserTransfer(usersStore, clock);
   const sessions = new SessionsService(new SessionsStore(storage.db), apps, users, clock, config.sessionTtlSeconds);
   users.onDeleted((applicationId, userId) => sessions.forgetUser(applicationId, userId));
-  return { storage, apps, users, sessions };
+  return { storage, apps, users, userTransfer, sessions };
 }
 
 /** The Fastify instance with every route; the caller decides when to listen(). */
@@ -124,12 +128,15 @@ export async function buildServer(config: Config, options: ServerOptions = {}): 
     },
   });
 
-  app.addHook('onResponse', async (request, reply) => {
-    request.log.info(
-      { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
-      'request',
-    );
-  });
+  // Only where info lines are written: below that level the hook would be pure per-request cost.
+  if (['info', 'debug', 'trace'].includes(config.logLevel)) {
+    app.addHook('onResponse', async (request, reply) => {
+      request.log.info(
+        { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+        'request',
+      );
+    });
+  }
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((_request, reply) => {
     reply.code(404).send({ errors: ['Not Found'] });

@@ -1,4 +1,5 @@
 import { type ExpressionBuilder, type Insertable, type Kysely, type Selectable, sql, type Updateable } from 'kysely';
+import { type DialectName, syncIdentity } from '../../storage/dialect.js';
 import type { Database, UserTable } from '../../storage/schema.js';
 import type { Filter, Order } from './filters.js';
 
@@ -14,10 +15,32 @@ export interface Page {
   limit: number;
 }
 
+/** What a re-import overwrites (everything but the id and the application). */
+const IMPORTED_COLUMNS = [
+  'login',
+  'email',
+  'password_hash',
+  'full_name',
+  'phone',
+  'website',
+  'facebook_id',
+  'twitter_id',
+  'twitter_digits_id',
+  'external_user_id',
+  'blob_id',
+  'custom_data',
+  'user_tags',
+  'created_at',
+  'updated_at',
+] as const;
+
 const SQL_OPS = { gt: '>', lt: '<', ge: '>=', le: '<=', eq: '=', ne: '<>' } as const;
 
 export class UsersStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: DialectName,
+  ) {}
 
   /** Inserts a user and their tags in one transaction. */
   insert(values: NewUserRow, tags: string[]): Promise<UserRow> {
@@ -131,6 +154,54 @@ export class UsersStore {
       base.select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow(),
     ]);
     return { rows, total: Number(total.total) };
+  }
+
+  /**
+   * Writes imported users, keeping their ids, in one transaction: new ids are
+   * inserted, ids of this application updated, and their tags replaced.
+   * Returns the ids that belong to another application (left untouched).
+   */
+  importBatch(applicationId: number, users: Array<{ row: NewUserRow & { id: number }; tags: string[] }>): Promise<number[]> {
+    return this.db.transaction().execute(async (trx) => {
+      const ids = users.map((u) => u.row.id);
+      const taken = await trx
+        .selectFrom('users')
+        .select('id')
+        .where('id', 'in', ids)
+        .where('application_id', '<>', applicationId)
+        .execute();
+      const foreign = new Set(taken.map((t) => t.id));
+      const mine = users.filter((u) => !foreign.has(u.row.id));
+      if (mine.length === 0) return [...foreign];
+      await trx
+        .insertInto('users')
+        .values(mine.map((u) => u.row))
+        .onConflict((oc) =>
+          oc.column('id').doUpdateSet((eb) => {
+            const set: Record<string, unknown> = {};
+            for (const column of IMPORTED_COLUMNS) set[column] = eb.ref(`excluded.${column}`);
+            return set;
+          }),
+        )
+        .execute();
+      await trx.deleteFrom('users_tags').where('user_id', 'in', ids).execute();
+      const tags = mine.flatMap((u) => u.tags.map((tag) => ({ application_id: applicationId, user_id: u.row.id, tag })));
+      if (tags.length > 0) await trx.insertInto('users_tags').values(tags).execute();
+      await syncIdentity(trx, this.dialect, 'users');
+      return [...foreign];
+    });
+  }
+
+  /** Users of an application with ids above `afterId`, in id order, for export. */
+  exportPage(applicationId: number, afterId: number, limit: number): Promise<UserRow[]> {
+    return this.db
+      .selectFrom('users')
+      .selectAll()
+      .where('application_id', '=', applicationId)
+      .where('id', '>', afterId)
+      .orderBy('id')
+      .limit(limit)
+      .execute();
   }
 
   /** Writes a batch of last-request times in one transaction. */
