@@ -59,8 +59,20 @@ export function registerAuth(app: FastifyInstance, resolver: CredentialResolver)
     if (!auth) throw errors.noSession();
     if (access === 'user' && auth.via === 'token' && auth.userId === null) throw errors.needUser();
     request.auth = auth;
-    request.log = request.log.child({ app: auth.applicationId, user: auth.userId ?? undefined });
+    bindCaller(request, { app: auth.applicationId, user: auth.userId ?? undefined });
   });
+}
+
+/**
+ * Adds the caller to the request's log lines. Fastify gives each request its
+ * own pino child, so its bindings can grow in place; a further child() per
+ * request costs more than the rest of a token lookup (it makes the
+ * per-request logger a prototype, which V8 handles slowly).
+ */
+function bindCaller(request: FastifyRequest, bindings: { app: number; user: number | undefined }): void {
+  const log = request.log as FastifyRequest['log'] & { setBindings?: (bindings: object) => void };
+  if (typeof log.setBindings === 'function') log.setBindings(bindings);
+  else request.log = log.child(bindings);
 }
 
 function defaultAccess(method: string): Access {

@@ -25,7 +25,16 @@ export function isoSeconds(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 19)}Z`;
 }
 
+// Every request with a token sends this header, and all those in the same second send the same text.
+let lastExpirationSecond = Number.NaN;
+let lastExpirationText = '';
+
 /** The QB-Token-ExpirationDate format the SDK can parse: 2030-01-01 10:00:00 UTC */
 export function expirationHeader(ms: number): string {
-  return `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+  const second = Math.floor(ms / 1000);
+  if (second !== lastExpirationSecond) {
+    lastExpirationText = `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+    lastExpirationSecond = second;
+  }
+  return lastExpirationText;
 }

@@ -13,7 +13,13 @@ export class ApiError extends Error {
     readonly statusCode: number,
     readonly body: ErrorBody,
   ) {
-    super(JSON.stringify(body.errors));
+    // An answer, not a fault: its stack is never shown or logged, and capturing
+    // one was the largest single cost of answering a bad token.
+    const message = JSON.stringify(body.errors);
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    super(message);
+    Error.stackTraceLimit = stackTraceLimit;
   }
 }
 

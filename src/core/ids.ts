@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 
 let counter = randomBytes(3).readUIntBE(0, 3);
@@ -35,7 +36,11 @@ export function randomToken(): string {
   return randomBytes(20).toString('hex');
 }
 
+// crypto.hash (Node 20.12+) skips the Hash object: it runs on every request that carries a token.
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
+
 /** Bearer secrets are stored only as this hash. */
 export function hashSecret(secret: string): string {
+  if (oneShotHash) return oneShotHash('sha256', secret, 'hex');
   return createHash('sha256').update(secret).digest('hex');
 }
