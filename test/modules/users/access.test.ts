@@ -1,0 +1,144 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Credentials } from '../../../src/modules/apps/service.js';
+import { dialects, startServer, type TestServer } from '../../helpers/server.js';
+import { sessionForm } from '../../helpers/signature.js';
+
+/** Every user write, tried as each kind of caller, over raw HTTP. */
+describe.each(dialects)('users: who may write, and bad input (%s)', (dialect) => {
+  let server: TestServer;
+  let app: Credentials;
+  let apiKey: string;
+
+  beforeAll(async () => {
+    server = await startServer(dialect);
+    app = await server.createApplication();
+    apiKey = await server.app.services.apps.createApiKey(app.application_id);
+  });
+  afterAll(() => server?.close());
+
+  async function token(extra: Record<string, string> = {}): Promise<string> {
+    const response = await server.request('POST', '/session.json', { form: sessionForm(app, server.clock.now(), extra) });
+    expect(response.status).toBe(201);
+    return response.json.session.token;
+  }
+  const userToken = (login: string, password: string) => token({ 'user[login]': login, 'user[password]': password });
+
+  type Caller = 'app session' | 'the user' | 'another user' | 'api key';
+  async function headersFor(caller: Caller, login: string): Promise<Record<string, string>> {
+    switch (caller) {
+      case 'app session':
+        return { 'QB-Token': await token() };
+      case 'the user':
+        return { 'QB-Token': await userToken(login, 'password-123') };
+      case 'another user':
+        return { 'QB-Token': await userToken('bystander', 'password-123') };
+      case 'api key':
+        return { Authorization: `ApiKey ${apiKey}` };
+    }
+  }
+
+  const matrix: Array<[Caller, { update: number; delete: number }]> = [
+    ['app session', { update: 403, delete: 403 }],
+    ['the user', { update: 200, delete: 200 }],
+    ['another user', { update: 403, delete: 403 }],
+    ['api key', { update: 200, delete: 200 }],
+  ];
+
+  it.each(matrix)('update and delete as %s', async (caller, expected) => {
+    await server.createUser(app.application_id, 'bystander', 'password-123').catch(() => {});
+    const login = `target-${caller.replace(/\s/g, '-')}`;
+    const target = await server.createUser(app.application_id, login, 'password-123');
+    await server.app.services.users.update(app.application_id, { userId: null, via: 'apikey' }, target.id, {
+      external_user_id: target.id + 100000,
+    });
+    const headers = await headersFor(caller, login);
+
+    const update = await server.request('PUT', `/users/${target.id}.json`, { headers, form: { 'user[full_name]': 'Changed' } });
+    expect(update.status).toBe(expected.update);
+    const afterUpdate = await server.app.services.users.get(app.application_id, target.id);
+    expect(afterUpdate.full_name).toBe(expected.update === 200 ? 'Changed' : null);
+    if (expected.update !== 200) expect(update.json).toHaveProperty('errors');
+
+    const removal = await server.request('DELETE', `/users/external/${target.id + 100000}.json`, { headers });
+    expect(removal.status).toBe(expected.delete);
+    const exists = await server.app.services.users.exists(app.application_id, target.id);
+    expect(exists).toBe(expected.delete !== 200);
+  });
+
+  it('signs up with application sessions, user sessions and API keys', async () => {
+    for (const [i, headers] of [{ 'QB-Token': await token() }, { Authorization: `ApiKey ${apiKey}` }].entries()) {
+      const created = await server.request('POST', '/users.json', {
+        headers,
+        form: { 'user[login]': `signup-${i}`, 'user[password]': 'password-123' },
+      });
+      expect(created.status).toBe(201);
+      expect(created.json.user.login).toBe(`signup-${i}`);
+    }
+    const anonymous = await server.request('POST', '/users.json', {
+      form: { 'user[login]': 'anon', 'user[password]': 'password-123' },
+    });
+    expect(anonymous.status).toBe(401);
+  });
+
+  it('answers bad sign-ups with 422 per-field messages and stores nothing', async () => {
+    const headers = { 'QB-Token': await token() };
+    const before = await server.app.services.storage.db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ password: 'password-123' }, 'base'],
+      [{ login: 'x1', password: 'short' }, 'password'],
+      [{ login: 'x2', password: 'password-123', email: 'not-an-email' }, 'email'],
+      [{ login: 'x3', password: 'password-123', tag_list: 'a,b,c,d,e,f' }, 'tag_list'],
+      [{ login: 'x4', password: 'password-123', custom_data: 'x'.repeat(70 * 1024) }, 'custom_data'],
+      [{ login: 'x5', password: 'password-123', favourite_colour: 'blue' }, 'favourite_colour'],
+      [{ login: 'x6', password: 'password-123', external_user_id: 'abc' }, 'external_user_id'],
+      [{ login: { nested: true }, password: 'password-123' }, 'login'],
+      [{ login: 'x'.repeat(51), password: 'password-123' }, 'login'],
+    ];
+    for (const [user, field] of cases) {
+      const response = await server.request('POST', '/users.json', { headers, json: { user } });
+      expect(response.status, JSON.stringify(user).slice(0, 80)).toBe(422);
+      expect(Object.keys(response.json.errors)).toContain(field);
+    }
+    const notObject = await server.request('POST', '/users.json', { headers, form: { user: 'alice' } });
+    expect(notObject.status).toBe(422);
+    const after = await server.app.services.storage.db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    expect(Number(after.n)).toBe(Number(before.n));
+  });
+
+  it('answers bad filters, orders and pages with 422 naming the parameter', async () => {
+    const headers = { 'QB-Token': await token() };
+    const cases: Array<[string, string]> = [
+      ['filter[]=number+id+gt', 'filter'],
+      ['filter[]=number+password_hash+eq+x', 'filter'],
+      ['filter[]=number+id+like+3', 'filter'],
+      ['filter[]=number+id+gt+abc', 'filter'],
+      ['filter[]=date+created_at+gt+not-a-date', 'filter'],
+      ['filter[]=number+id+between+1', 'filter'],
+      ['filter[x][y]=1', 'filter'],
+      ['order=sideways+string+id', 'order'],
+      ['order=asc+string+password_hash', 'order'],
+      ['page=0', 'page'],
+      ['per_page=-5', 'per_page'],
+    ];
+    for (const [query, parameter] of cases) {
+      const response = await server.request('GET', `/users.json?${query}`, { headers });
+      expect(response.status, query).toBe(422);
+      expect(Object.keys(response.json.errors), query).toContain(parameter);
+    }
+    const big = await server.request('GET', '/users.json?per_page=1000', { headers });
+    expect(big.status).toBe(200);
+    expect(big.json.per_page).toBe(100);
+    const missing = await server.request('GET', '/users/999999.json', { headers });
+    expect(missing.status).toBe(404);
+    expect(missing.json).toEqual({ errors: ['Not Found'] });
+    const notNumeric = await server.request('GET', '/users/abc.json', { headers });
+    expect(notNumeric.status).toBeGreaterThanOrEqual(400);
+    expect(notNumeric.status).toBeLessThan(500);
+  });
+});
