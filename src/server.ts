@@ -7,6 +7,9 @@ import { registerAuth } from './core/auth.js';
 import { type Clock, systemClock } from './core/clock.js';
 import { ApiError, baseError, fieldErrors } from './core/errors.js';
 import { parseParams, registerBodyParsers } from './core/params.js';
+import { addressBookRoutes } from './modules/addressbook/routes.js';
+import { AddressBookService } from './modules/addressbook/service.js';
+import { AddressBookStore } from './modules/addressbook/store.js';
 import { appsRoutes } from './modules/apps/routes.js';
 import { AppsService } from './modules/apps/service.js';
 import { AppsStore } from './modules/apps/store.js';
@@ -27,6 +30,7 @@ export interface Services {
   users: UsersService;
   userTransfer: UserTransfer;
   sessions: SessionsService;
+  addressBook: AddressBookService;
 }
 
 declare module 'fastify' {
@@ -57,7 +61,8 @@ export async function createServices(config: Config, clock: Clock = systemClock)
   const userTransfer = new UserTransfer(usersStore, clock);
   const sessions = new SessionsService(new SessionsStore(storage.db), apps, users, clock, config.sessionTtlSeconds);
   users.onDeleted((applicationId, userId) => sessions.forgetUser(applicationId, userId));
-  return { storage, apps, users, userTransfer, sessions };
+  const addressBook = new AddressBookService(new AddressBookStore(storage.db, storage.dialect), users, clock);
+  return { storage, apps, users, userTransfer, sessions, addressBook };
 }
 
 /** The Fastify instance with every route; the caller decides when to listen(). */
@@ -146,6 +151,7 @@ export async function buildServer(config: Config, options: ServerOptions = {}): 
   appsRoutes(app, services.apps, config.endpoints);
   sessionsRoutes(app, services.sessions);
   usersRoutes(app, services.users, services.apps);
+  addressBookRoutes(app, services.addressBook);
   app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
   // Graceful shutdown: Fastify closes the connection of a request that arrives while closing, but a

@@ -20,6 +20,17 @@ export function isUniqueViolation(error: unknown): boolean {
   return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
+/** True when a row names a parent that does not exist (any more), in either dialect. */
+export function isForeignKeyViolation(error: unknown): boolean {
+  const e = error as { code?: string };
+  return e?.code === '23503' || e?.code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
+}
+
+/** True when PostgreSQL aborted the transaction to break a deadlock; running it again may succeed. */
+export function isDeadlock(error: unknown): boolean {
+  return (error as { code?: string })?.code === '40P01';
+}
+
 /**
  * After rows were inserted with explicit ids, move PostgreSQL's identity
  * sequence past them so later generated ids do not collide.

@@ -2,6 +2,7 @@ import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'k
 import type { DialectName } from './dialect.js';
 import { foundation } from './migrations/0001-foundation.js';
 import { usersApi } from './migrations/0002-users-api.js';
+import { addressBook } from './migrations/0003-address-book.js';
 import type { Database } from './schema.js';
 
 /** Forward-only migrations, shared by both dialects, applied in name order. */
@@ -9,6 +10,7 @@ function migrations(dialect: DialectName): Record<string, Migration> {
   return {
     '0001-foundation': foundation(dialect),
     '0002-users-api': usersApi(dialect),
+    '0003-address-book': addressBook(dialect),
   };
 }
 

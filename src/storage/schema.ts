@@ -12,6 +12,7 @@ export interface Database {
   users_tags: UserTagTable;
   sessions: SessionTable;
   session_signatures: SessionSignatureTable;
+  address_book_contacts: AddressBookContactTable;
 }
 
 export interface AccountTable {
@@ -89,4 +90,16 @@ export interface SessionSignatureTable {
   application_id: number;
   signature: string;
   expires_at: number;
+}
+
+/** One contact of a user's address book. */
+export interface AddressBookContactTable {
+  id: Generated<number>;
+  user_id: number;
+  /** The device's book, or '' for the user's global book. */
+  udid: string;
+  phone: string;
+  name: string;
+  created_at: number;
+  updated_at: number;
 }

@@ -145,6 +145,12 @@ export class UsersService {
     return (await this.store.byId(applicationId, id)) !== undefined;
   }
 
+  /** Users whose phone is one of these, by id; the address book's registered users. */
+  async findByPhones(applicationId: number, phones: string[]): Promise<UserJson[]> {
+    if (phones.length === 0) return [];
+    return (await this.store.byPhones(applicationId, phones)).map((row) => this.format(row));
+  }
+
   /** GET /users.json with filter[] and order. */
   async list(applicationId: number, query: PageQuery & { filter?: unknown; order?: unknown }): Promise<UserPage> {
     const filters = parseFilters(query.filter);
