@@ -1,0 +1,83 @@
+// One scenario's load, run as its own process so `run.js` can pin it to a
+// core apart from the server's. Reads a JSON spec from argv[2], runs a
+// warm-up and then the measured run, and prints the result as one JSON line.
+import { readFileSync } from 'node:fs';
+import autocannon from 'autocannon';
+import { sessionForms } from './sign.js';
+
+const spec = JSON.parse(process.argv[2]);
+
+function requestsFor(spec) {
+  if (spec.kind !== 'create-session') return undefined;
+  const nextForm = sessionForms(spec.app);
+  return [
+    {
+      method: 'POST',
+      path: spec.path,
+      setupRequest(request) {
+        // A fresh nonce, timestamp and signature on every request.
+        request.body = nextForm();
+        request.headers = { ...request.headers, 'Content-Type': 'application/x-www-form-urlencoded' };
+        return request;
+      },
+    },
+  ];
+}
+
+function run(seconds) {
+  return autocannon({
+    url: spec.url + spec.path,
+    method: spec.method ?? 'GET',
+    headers: spec.headers ?? {},
+    connections: spec.connections,
+    duration: seconds,
+    requests: requestsFor(spec),
+  });
+}
+
+/** CPU time (user + system) the server process has used, in microseconds, from /proc. */
+function serverCpuMicros() {
+  if (!spec.pid) return null;
+  try {
+    // Fields after the command name: utime is the 12th, stime the 13th (clock ticks).
+    const fields = readFileSync(`/proc/${spec.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / spec.clockTicks;
+  } catch {
+    return null;
+  }
+}
+
+if (spec.warmupSeconds > 0) await run(spec.warmupSeconds);
+const serverBefore = serverCpuMicros();
+const ownBefore = process.cpuUsage();
+const result = await run(spec.seconds);
+const serverAfter = serverCpuMicros();
+const own = process.cpuUsage(ownBefore);
+
+const expected = new Set(spec.expectedStatus);
+let unexpected = 0;
+const statusCodes = {};
+for (const [code, { count }] of Object.entries(result.statusCodeStats)) {
+  statusCodes[code] = count;
+  if (!expected.has(Number(code))) unexpected += count;
+}
+
+console.log(
+  JSON.stringify({
+    requestsPerSecond: result.requests.average,
+    requestsTotal: result.requests.total,
+    durationSeconds: result.duration,
+    latencyMs: { p50: result.latency.p50, p99: result.latency.p99, max: result.latency.max },
+    statusCodes,
+    unexpected,
+    socketErrors: result.errors,
+    timeouts: result.timeouts,
+    // Server CPU per answered request: steadier than req/s when the machine is shared.
+    serverCpuMicrosPerRequest:
+      serverBefore === null || serverAfter === null || result.requests.total === 0
+        ? null
+        : (serverAfter - serverBefore) / result.requests.total,
+    // Near 100 %, the load generator, not the server, set the pace.
+    loadGeneratorCpuPercent: (own.user + own.system) / 1e4 / result.duration,
+  }),
+);

@@ -1,0 +1,416 @@
+// `npm run bench`: Switchboard against a bare node:http server, in one run.
+//
+// Both servers run as child processes pinned to core 0 and the load
+// generator (autocannon, bench/load.js) as a child pinned to core 1, so the
+// two never compete for a core. Both speak plain HTTP, so the ratio measures
+// the server and not TLS. Results go to stdout and bench/results/latest.json.
+//
+// Knobs (environment): BENCH_SECONDS (10), BENCH_WARMUP (2),
+// BENCH_CONNECTIONS (50), BENCH_SETTLE (2, seconds before idle RSS),
+// BENCH_NO_PIN=1 (do not use taskset), BENCH_OUT (results file).
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sessionForms } from './sign.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const HOST = '127.0.0.1';
+
+const knobs = {
+  seconds: positive('BENCH_SECONDS', 10),
+  warmupSeconds: positive('BENCH_WARMUP', 2, true),
+  connections: positive('BENCH_CONNECTIONS', 50),
+  settleSeconds: positive('BENCH_SETTLE', 2, true),
+};
+const outFile = resolve(ROOT, process.env.BENCH_OUT ?? 'bench/results/latest.json');
+
+const GOALS = [
+  { id: 'get-session', label: 'GET /session.json >= 0.5x baseline', kind: 'ratio', scenario: 'get-session', min: 0.5 },
+  { id: 'create-session', label: 'app session creation >= 0.25x baseline', kind: 'ratio', scenario: 'create-session', min: 0.25 },
+  { id: 'idle-rss', label: 'idle RSS <= 120 MB', kind: 'idle-rss', max: 120 },
+];
+
+// ---------------------------------------------------------------- clean-up
+
+const children = new Set();
+const tempDirs = [];
+let cleaning = null;
+let interrupted = false;
+
+function cleanup() {
+  cleaning ??= (async () => {
+    await Promise.all([...children].map((child) => stopChild(child)));
+    for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+  })();
+  return cleaning;
+}
+
+// Last resort when the process leaves without going through cleanup().
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => {
+    interrupted = true;
+    console.error(`\n${signal}: stopping the servers and removing temp files`);
+    cleanup().finally(() => process.exit(130));
+  });
+}
+
+function stopChild(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((done) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      done();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+// ---------------------------------------------------------------- helpers
+
+function positive(name, fallback, zeroOk = false) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0 || (!zeroOk && value === 0)) {
+    throw new Error(`${name} must be a ${zeroOk ? 'non-negative' : 'positive'} number (got "${raw}")`);
+  }
+  return value;
+}
+
+/** How processes get pinned: taskset when there are two cores to split, else nothing. */
+function pinning() {
+  if (process.env.BENCH_NO_PIN === '1') return { enabled: false, note: 'pinning disabled by BENCH_NO_PIN=1' };
+  const cores = availableParallelism();
+  if (cores < 2) return { enabled: false, note: `only ${cores} core available: servers and load share it` };
+  const probe = spawnSync('taskset', ['-c', '1', 'true']);
+  if (probe.error || probe.status !== 0) {
+    return { enabled: false, note: 'taskset is missing or cannot pin to core 1: processes are not pinned' };
+  }
+  return { enabled: true, note: `servers pinned to core 0, load generator to core 1 (taskset; ${cores} cores)` };
+}
+
+function launch(pin, core, args, env, label) {
+  const [command, argv] = pin.enabled ? ['taskset', ['-c', String(core), ...args]] : [args[0], args.slice(1)];
+  // taskset execs the command, so child.pid is the node process itself.
+  const child = spawn(command, argv, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.label = label;
+  child.output = '';
+  const keep = (chunk) => {
+    child.output = (child.output + chunk).slice(-20_000);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+function freePort() {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, HOST, () => {
+      const { port } = server.address();
+      server.close(() => done(port));
+    });
+  });
+}
+
+async function waitFor(url, child, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`${child.label} exited during start-up:\n${child.output}`);
+    }
+    try {
+      const response = await fetch(url);
+      await response.arrayBuffer();
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  throw new Error(`${child.label} was not ready at ${url} within ${timeoutMs / 1000} s:\n${child.output}`);
+}
+
+const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+
+/** Resident set size of a process, in MB, from /proc. */
+function rssMb(pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1]);
+    return Number.isFinite(kb) ? Math.round((kb / 1024) * 10) / 10 : null;
+  } catch {
+    return null;
+  }
+}
+
+function run(command, args, env) {
+  const result = spawnSync(command, args, { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8' });
+  if (result.error) throw result.error;
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed:\n${result.stdout}${result.stderr}`);
+  return result.stdout;
+}
+
+function load(pin, spec) {
+  return new Promise((done, fail) => {
+    const child = launch(pin, 1, [process.execPath, join(ROOT, 'bench/load.js'), JSON.stringify(spec)], {}, 'load');
+    child.once('exit', (code) => {
+      const line = child.output
+        .trim()
+        .split('\n')
+        .findLast((l) => l.startsWith('{'));
+      if (code !== 0 || !line) return fail(new Error(`load generator failed (exit ${code}):\n${child.output}`));
+      done(JSON.parse(line));
+    });
+  });
+}
+
+function clockTicks() {
+  const result = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  const ticks = Number(result.stdout?.trim());
+  return result.status === 0 && ticks > 0 ? ticks : 100;
+}
+
+/** Which code was measured: the commit, and whether src/ had uncommitted changes. */
+function revision() {
+  const git = (...args) => spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' });
+  const head = git('rev-parse', '--short', 'HEAD');
+  if (head.status !== 0) return null;
+  const dirty = git('status', '--porcelain', '--', 'src');
+  return { commit: head.stdout.trim(), srcDirty: dirty.stdout.trim() !== '' };
+}
+
+function machine() {
+  const nproc = spawnSync('nproc', { encoding: 'utf8' });
+  const model = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model ?? 'unknown';
+  return {
+    nproc: nproc.status === 0 ? Number(nproc.stdout.trim()) : availableParallelism(),
+    cpu: model.trim(),
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+  };
+}
+
+const round1 = (n) => (typeof n === 'number' ? Math.round(n * 10) / 10 : null);
+
+const fmt = (n, digits = 0) =>
+  n === null || n === undefined
+    ? '-'
+    : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+// ---------------------------------------------------------------- the run
+
+async function main() {
+  const pin = pinning();
+  const info = machine();
+  console.log(`Switchboard benchmark: ${info.nproc} cores, ${info.cpu}, node ${info.node}`);
+  console.log(`${pin.note}`);
+  const [load1] = loadavg();
+  if (load1 > 0.5)
+    console.log(`Note: load average ${load1.toFixed(2)} before starting: other work on this machine will make figures noisy.`);
+  console.log('Plain HTTP for both servers (Switchboard with TLS=off): the ratio measures the server, not TLS.');
+  console.log(
+    `${knobs.connections} connections, ${knobs.warmupSeconds} s warm-up + ${knobs.seconds} s measured per scenario (BENCH_SECONDS, BENCH_WARMUP, BENCH_CONNECTIONS)\n`,
+  );
+
+  // The baseline.
+  const baselinePort = await freePort();
+  const baseline = launch(
+    pin,
+    0,
+    [process.execPath, join(ROOT, 'bench/baseline.js')],
+    { PORT: String(baselinePort), HOST },
+    'baseline',
+  );
+  const baselineUrl = `http://${HOST}:${baselinePort}`;
+  await waitFor(`${baselineUrl}/`, baseline);
+
+  // Switchboard on the embedded default, its application created before it starts.
+  const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-bench-'));
+  tempDirs.push(dataDir);
+  const port = await freePort();
+  const env = { SWITCHBOARD_DATA: dataDir, TLS: 'off', LOG_LEVEL: 'warn', HOST, PORT: String(port) };
+  for (const name of ['DATABASE_URL', 'REDIS_URL', 'BLOB_STORE', 'SWITCHBOARD_CONFIG']) env[name] = '';
+  const created = run(process.execPath, [join(ROOT, 'bin/switchboard'), 'app', 'create', '--name', 'bench', '--json'], env);
+  const app = JSON.parse(
+    created
+      .trim()
+      .split('\n')
+      .findLast((l) => l.startsWith('{')),
+  );
+  const server = launch(pin, 0, [process.execPath, join(ROOT, 'dist/cli.js'), 'serve'], env, 'switchboard');
+  const url = `http://${HOST}:${port}`;
+  await waitFor(`${url}/health/ready`, server);
+  const readyAt = Date.now();
+  await sleep(knobs.settleSeconds * 1000);
+  const idleRss = rssMb(server.pid);
+  console.log(`Switchboard idle RSS after start-up and ${knobs.settleSeconds} s settle: ${fmt(idleRss, 1)} MB\n`);
+
+  // One session for the token scenario, made with a signed request.
+  const form = sessionForms(app)();
+  const response = await fetch(`${url}/session.json`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: form,
+  });
+  const reply = await response.json();
+  if (response.status !== 201) throw new Error(`POST /session.json answered ${response.status}: ${JSON.stringify(reply)}`);
+  const token = reply.session.token;
+
+  const common = {
+    connections: knobs.connections,
+    seconds: knobs.seconds,
+    warmupSeconds: knobs.warmupSeconds,
+    clockTicks: clockTicks(),
+  };
+  const scenarios = [
+    {
+      id: 'baseline',
+      label: 'baseline GET / (node:http)',
+      pid: baseline.pid,
+      spec: { url: baselineUrl, path: '/', expectedStatus: [200] },
+    },
+    {
+      id: 'create-session',
+      label: 'POST /session.json (app session)',
+      pid: server.pid,
+      spec: { url, path: '/session.json', kind: 'create-session', app, expectedStatus: [201] },
+    },
+    {
+      id: 'get-session',
+      label: 'GET /session.json (valid token)',
+      pid: server.pid,
+      spec: { url, path: '/session.json', headers: { 'QB-Token': token }, expectedStatus: [200] },
+    },
+    {
+      id: 'unknown-token',
+      label: 'GET /session.json (unknown token, 401)',
+      pid: server.pid,
+      spec: { url, path: '/session.json', headers: { 'QB-Token': 'f'.repeat(40) }, expectedStatus: [401] },
+    },
+  ];
+
+  const results = [];
+  let baselineRps = null;
+  let idleLater = null;
+  for (const scenario of scenarios) {
+    process.stdout.write(`${scenario.label} ... `);
+    const result = await load(pin, { ...common, ...scenario.spec, pid: scenario.pid });
+    const rss = rssMb(scenario.pid);
+    if (scenario.id === 'baseline') baselineRps = result.requestsPerSecond;
+    const ratio = baselineRps ? result.requestsPerSecond / baselineRps : null;
+    const row = {
+      id: scenario.id,
+      label: scenario.label,
+      expectedStatus: scenario.spec.expectedStatus,
+      requestsPerSecond: Math.round(result.requestsPerSecond),
+      ratio: ratio === null ? null : Math.round(ratio * 1000) / 1000,
+      p50Ms: result.latencyMs.p50,
+      p99Ms: result.latencyMs.p99,
+      unexpected: result.unexpected + result.socketErrors + result.timeouts,
+      statusCodes: result.statusCodes,
+      socketErrors: result.socketErrors,
+      timeouts: result.timeouts,
+      requestsTotal: result.requestsTotal,
+      serverCpuMicrosPerRequest: round1(result.serverCpuMicrosPerRequest),
+      loadGeneratorCpuPercent: round1(result.loadGeneratorCpuPercent),
+      rssMb: rss,
+      rssOf: scenario.id === 'baseline' ? 'baseline' : 'switchboard',
+    };
+    results.push(row);
+    if (scenario.id === 'baseline') {
+      // Switchboard sat idle while the baseline ran: V8 gives start-up garbage back only after a while.
+      idleLater = { mb: rssMb(server.pid), secondsAfterReady: Math.round((Date.now() - readyAt) / 1000) };
+    }
+    const unexpectedNote =
+      row.unexpected > 0
+        ? `  UNEXPECTED ${row.unexpected} (status ${JSON.stringify(row.statusCodes)}, errors ${row.socketErrors}, timeouts ${row.timeouts})`
+        : '';
+    console.log(
+      `${fmt(row.requestsPerSecond)} req/s, ${fmt(row.ratio, 2)}x baseline, p99 ${row.p99Ms} ms, unexpected ${row.unexpected}, ` +
+        `RSS ${fmt(rss, 1)} MB, server CPU ${fmt(row.serverCpuMicrosPerRequest, 1)} us/req, load generator ${fmt(row.loadGeneratorCpuPercent)} % CPU${unexpectedNote}`,
+    );
+  }
+
+  const goals = GOALS.map((goal) => {
+    if (goal.kind === 'idle-rss') {
+      return { ...goal, value: idleRss, pass: idleRss !== null && idleRss <= goal.max };
+    }
+    const row = results.find((r) => r.id === goal.scenario);
+    return { ...goal, value: row?.ratio ?? null, pass: row?.ratio != null && row.ratio >= goal.min && row.unexpected === 0 };
+  });
+
+  // The table.
+  const header = ['scenario', 'req/s', 'x baseline', 'p99 ms', 'unexpected', 'RSS MB', 'CPU us/req', 'loadgen CPU'];
+  const lines = results.map((r) => [
+    r.label,
+    fmt(r.requestsPerSecond),
+    fmt(r.ratio, 2),
+    String(r.p99Ms),
+    String(r.unexpected),
+    `${fmt(r.rssMb, 1)}${r.rssOf === 'baseline' ? ' (node:http)' : ''}`,
+    fmt(r.serverCpuMicrosPerRequest, 1),
+    `${fmt(r.loadGeneratorCpuPercent)} %`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const row = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  console.log(`\n${row(header)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}`);
+  for (const l of lines) console.log(row(l));
+  console.log(
+    `\nSwitchboard idle RSS: ${fmt(idleRss, 1)} MB ${knobs.settleSeconds} s after ready (the goal's figure)` +
+      (idleLater
+        ? `, ${fmt(idleLater.mb, 1)} MB ${idleLater.secondsAfterReady} s after ready (still idle, before its first scenario)`
+        : ''),
+  );
+  console.log(
+    'CPU us/req: server CPU time per answered request during the measured run (steadier than req/s on a shared machine).',
+  );
+  console.log('loadgen CPU: near 100 % means the load generator, not the server, set the pace.');
+  console.log('\nGoals (reported, not enforced):');
+  for (const goal of goals) {
+    const value = goal.kind === 'idle-rss' ? `${fmt(goal.value, 1)} MB` : `${fmt(goal.value, 2)}x`;
+    console.log(`  ${goal.pass ? 'PASS' : 'FAIL'}  ${goal.label}  (measured ${value})`);
+  }
+
+  const output = {
+    date: new Date().toISOString(),
+    revision: revision(),
+    machine: { ...info, loadAverageAtStart: loadavg()[0] },
+    method: {
+      pinning: pin.note,
+      pinned: pin.enabled,
+      transport: 'plain HTTP for both servers (Switchboard TLS=off)',
+      database: 'SQLite (embedded default), fresh data directory',
+      logLevel: 'warn',
+      ...knobs,
+      loadGenerator: 'autocannon 8, one process',
+    },
+    idleRssMb: idleRss,
+    idleRssLater: idleLater,
+    scenarios: results,
+    goals: goals.map(({ id, label, value, pass }) => ({ id, label, value, pass })),
+  };
+  mkdirSync(dirname(outFile), { recursive: true });
+  writeFileSync(outFile, `${JSON.stringify(output, null, 2)}\n`);
+  console.log(`\nWrote ${outFile.startsWith(ROOT) ? outFile.slice(ROOT.length + 1) : outFile}`);
+}
+
+try {
+  await main();
+} catch (error) {
+  if (!interrupted) console.error(`\nbenchmark failed: ${error instanceof Error ? error.message : error}`);
+  process.exitCode = 1;
+} finally {
+  await cleanup();
+}
