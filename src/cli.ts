@@ -4,8 +4,9 @@ import { createInterface } from 'node:readline';
 import { Command, InvalidArgumentError } from 'commander';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { loadTls } from './core/certificate.js';
-import { ApiError } from './core/errors.js';
+import { ApiError, errors } from './core/errors.js';
 import type { Credentials } from './modules/apps/service.js';
+import { type AppSettings, parseSettingValue } from './modules/apps/settings.js';
 import { buildServer, createServices, type Services } from './server.js';
 
 const program = new Command()
@@ -57,6 +58,27 @@ app
       if (options.json) return console.log(JSON.stringify(apps));
       if (apps.length === 0) return console.log('no applications yet: switchboard app create --name NAME');
       for (const a of apps) console.log(`${a.application_id}\t${a.name}\tauth_key=${a.auth_key}\tauth_secret=${a.auth_secret}`);
+    }),
+  );
+app
+  .command('settings')
+  .description("show an application's settings, or change some: KEY=VALUE (an empty VALUE clears it)")
+  .requiredOption('--app <n>', 'application id', positiveInteger)
+  .argument('[changes...]', 'e.g. firebase_project_ids=my-project twitter_consumer_key=K twitter_consumer_secret=S')
+  .action((changes: string[], options: { app: number }) =>
+    withServices(async (services) => {
+      const parsed: Partial<AppSettings> = {};
+      for (const change of changes) {
+        const at = change.indexOf('=');
+        if (at < 1) throw errors.validation(change, 'is not KEY=VALUE');
+        const name = change.slice(0, at);
+        Object.assign(parsed, { [name]: parseSettingValue(name, change.slice(at + 1)) });
+      }
+      const settings =
+        changes.length > 0
+          ? await services.apps.updateSettings(options.app, parsed)
+          : (await services.apps.requireApplication(options.app)).settings;
+      console.log(JSON.stringify(settings, null, 2));
     }),
   );
 

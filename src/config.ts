@@ -17,6 +17,14 @@ export interface Config {
   bodyLimit: number;
   /** Idle lifetime of a session token, in seconds (QuickBlox: 2 hours). */
   sessionTtlSeconds: number;
+  /** Where social and phone sign-in tokens are verified (base URLs without a trailing slash). */
+  providers: {
+    facebookGraphUrl: string;
+    twitterApiUrl: string;
+    firebaseJwksUrl: string;
+    /** Longest wait for one outbound verification request, in milliseconds. */
+    timeoutMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -70,6 +78,16 @@ export function loadConfig(env: Source = process.env, cwd = process.cwd()): Conf
     },
     bodyLimit: parseInteger('BODY_LIMIT', get('BODY_LIMIT') ?? String(1024 * 1024), 1024, 1024 * 1024 * 1024),
     sessionTtlSeconds: parseInteger('SESSION_TTL', get('SESSION_TTL') ?? '7200', 60, 30 * 24 * 3600),
+    providers: {
+      facebookGraphUrl: parseHttpUrl('FACEBOOK_GRAPH_URL', get('FACEBOOK_GRAPH_URL') ?? 'https://graph.facebook.com'),
+      twitterApiUrl: parseHttpUrl('TWITTER_API_URL', get('TWITTER_API_URL') ?? 'https://api.twitter.com'),
+      firebaseJwksUrl: parseHttpUrl(
+        'FIREBASE_JWKS_URL',
+        get('FIREBASE_JWKS_URL') ?? 'https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com',
+        'exact',
+      ),
+      timeoutMs: parseInteger('PROVIDER_TIMEOUT_MS', get('PROVIDER_TIMEOUT_MS') ?? '10000', 100, 120_000),
+    },
   };
 }
 
@@ -116,6 +134,21 @@ function parseInteger(setting: string, raw: string, min: number, max: number): n
   const value = Number(raw);
   if (value < min || value > max) throw new ConfigError(setting, `must be between ${min} and ${max} (got ${value})`);
   return value;
+}
+
+/** An absolute http(s) URL; a base URL loses its trailing slash so paths can be appended. */
+function parseHttpUrl(setting: string, raw: string, kind: 'base' | 'exact' = 'base'): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(setting, `must be an http:// or https:// URL (got "${raw}")`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(setting, `must be an http:// or https:// URL (got "${raw}")`);
+  }
+  if (url.search || url.hash) throw new ConfigError(setting, `must not have a query or fragment (got "${raw}")`);
+  return kind === 'base' ? url.toString().replace(/\/+$/, '') : url.toString();
 }
 
 function parseDatabase(raw: string | undefined, dataDir: string, cwd: string): Config['database'] {

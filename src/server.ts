@@ -14,6 +14,7 @@ import { appsRoutes } from './modules/apps/routes.js';
 import { AppsService } from './modules/apps/service.js';
 import { AppsStore } from './modules/apps/store.js';
 import { healthRoutes } from './modules/health/routes.js';
+import { SignInProviders } from './modules/sessions/providers/index.js';
 import { sessionsRoutes } from './modules/sessions/routes.js';
 import { FLUSH_INTERVAL_MS, SessionsService } from './modules/sessions/service.js';
 import { SessionsStore } from './modules/sessions/store.js';
@@ -59,7 +60,8 @@ export async function createServices(config: Config, clock: Clock = systemClock)
   const usersStore = new UsersStore(storage.db, storage.dialect);
   const users = new UsersService(usersStore, clock);
   const userTransfer = new UserTransfer(usersStore, clock);
-  const sessions = new SessionsService(new SessionsStore(storage.db), apps, users, clock, config.sessionTtlSeconds);
+  const providers = new SignInProviders(config.providers, clock);
+  const sessions = new SessionsService(new SessionsStore(storage.db), apps, users, clock, config.sessionTtlSeconds, providers);
   users.onDeleted((applicationId, userId) => sessions.forgetUser(applicationId, userId));
   const addressBook = new AddressBookService(new AddressBookStore(storage.db, storage.dialect), users, clock);
   return { storage, apps, users, userTransfer, sessions, addressBook };

@@ -3,6 +3,7 @@ import type { DialectName } from './dialect.js';
 import { foundation } from './migrations/0001-foundation.js';
 import { usersApi } from './migrations/0002-users-api.js';
 import { addressBook } from './migrations/0003-address-book.js';
+import { socialSignIn } from './migrations/0005-social-sign-in.js';
 import type { Database } from './schema.js';
 
 /** Forward-only migrations, shared by both dialects, applied in name order. */
@@ -11,6 +12,7 @@ function migrations(dialect: DialectName): Record<string, Migration> {
     '0001-foundation': foundation(dialect),
     '0002-users-api': usersApi(dialect),
     '0003-address-book': addressBook(dialect),
+    '0005-social-sign-in': socialSignIn(dialect),
   };
 }
 

@@ -56,6 +56,10 @@ export interface UserTable {
   twitter_id: string | null;
   twitter_digits_id: string | null;
   external_user_id: number | null;
+  /** Firebase user id (sub) of phone sign-in; not in the QuickBlox user JSON. */
+  firebase_uid: Generated<string | null>;
+  /** The user id a custom identity provider answered with; not in the QuickBlox user JSON. */
+  custom_identity_uid: Generated<string | null>;
   blob_id: number | null;
   custom_data: string | null;
   /** Comma-separated, as QuickBlox returns them. */

@@ -10,7 +10,7 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 // Settings a developer's shell may export; children get only what a test gives them.
 const SETTINGS =
-  /^(SWITCHBOARD_.*|PORT|HOST|DATABASE_URL|TLS|TLS_CERT|TLS_KEY|LOG_LEVEL|PUBLIC_HOST|API_ENDPOINT|CHAT_ENDPOINT|TURN_ENDPOINT|BODY_LIMIT|SESSION_TTL|NODE_EXTRA_CA_CERTS)$/;
+  /^(SWITCHBOARD_.*|PORT|HOST|DATABASE_URL|TLS|TLS_CERT|TLS_KEY|LOG_LEVEL|PUBLIC_HOST|API_ENDPOINT|CHAT_ENDPOINT|TURN_ENDPOINT|BODY_LIMIT|SESSION_TTL|NODE_EXTRA_CA_CERTS|FACEBOOK_GRAPH_URL|TWITTER_API_URL|FIREBASE_JWKS_URL|PROVIDER_TIMEOUT_MS)$/;
 
 /** This process's environment without any Switchboard setting, plus the given ones. */
 export function childEnv(settings: Record<string, string>): NodeJS.ProcessEnv {

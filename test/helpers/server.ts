@@ -66,6 +66,10 @@ export async function startServer(dialect: Dialect, options: StartOptions = {}):
     PORT: '0',
     HOST: '127.0.0.1',
     LOG_LEVEL: 'silent',
+    // Tests never reach the internet: sign-in providers point at a closed loopback port unless a test stands one in.
+    FACEBOOK_GRAPH_URL: 'http://127.0.0.1:9',
+    TWITTER_API_URL: 'http://127.0.0.1:9',
+    FIREBASE_JWKS_URL: 'http://127.0.0.1:9/jwks',
     ...(database ? { DATABASE_URL: database.url } : {}),
     ...options.env,
   });

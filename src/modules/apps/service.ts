@@ -118,6 +118,19 @@ export class AppsService {
     return app;
   }
 
+  /**
+   * Changes some settings of an application, values already checked by
+   * parseSettingValue. Other nodes see the change within APP_CACHE_MS.
+   */
+  async updateSettings(id: number, changes: Partial<AppSettings>): Promise<AppSettings> {
+    const row = await this.store.application(id);
+    if (!row) throw errors.validation('application_id', 'not found');
+    const settings = { ...parseSettings(row.settings), ...changes };
+    await this.store.updateSettings(id, JSON.stringify(settings), this.clock.now());
+    this.cache.delete(id);
+    return settings;
+  }
+
   /** Creates a server API key; the plain key is returned once and stored only as a hash. */
   async createApiKey(applicationId: number, name = 'default'): Promise<string> {
     await this.requireApplication(applicationId);

@@ -38,6 +38,16 @@ export class AppsStore {
     return this.db.selectFrom('applications').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
+  /** Replaces an application's settings JSON; false when there is no such application. */
+  async updateSettings(id: number, settings: string, now: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable('applications')
+      .set({ settings, updated_at: now })
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
   applications(): Promise<ApplicationRow[]> {
     return this.db.selectFrom('applications').selectAll().orderBy('id').execute();
   }

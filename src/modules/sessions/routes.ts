@@ -4,7 +4,7 @@ import { authOf } from '../../core/auth.js';
 import { expirationHeader } from '../../core/clock.js';
 import { errors } from '../../core/errors.js';
 import { UserSchema } from '../users/schemas.js';
-import type { LiveSession, SessionRequest, SessionsService } from './service.js';
+import type { LiveSession, LoginRequest, SessionRequest, SessionsService } from './service.js';
 
 const SessionSchema = Type.Object({
   id: Type.Integer(),
@@ -33,10 +33,21 @@ const CreateSessionBody = Type.Object(
     scope: Text,
     user: Type.Optional(Type.Object({ login: Text, email: Text, password: Text })),
     keys: Type.Optional(Type.Object({ token: Text, secret: Text })),
+    firebase_phone: Type.Optional(Type.Object({ project_id: Text, access_token: Text })),
   },
   { additionalProperties: true },
 );
-const LoginBody = Type.Object({ login: Text, email: Text, password: Text, provider: Text }, { additionalProperties: true });
+const LoginBody = Type.Object(
+  {
+    login: Text,
+    email: Text,
+    password: Text,
+    provider: Text,
+    keys: Type.Optional(Type.Object({ token: Text, secret: Text })),
+    firebase_phone: Type.Optional(Type.Object({ project_id: Text, access_token: Text })),
+  },
+  { additionalProperties: true },
+);
 
 export function sessionsRoutes(app: FastifyInstance, sessions: SessionsService): void {
   /** The live session of a request that came with a token (API keys have none). */
@@ -96,9 +107,7 @@ export function sessionsRoutes(app: FastifyInstance, sessions: SessionsService):
       },
     },
     async (request) => {
-      const body = (request.body ?? {}) as { login?: string; email?: string; password?: string; provider?: string };
-      if (body.provider !== undefined) throw errors.validation('provider', 'is not supported by this server yet');
-      const user = await sessions.login(await current(request), body);
+      const user = await sessions.login(await current(request), (request.body ?? {}) as LoginRequest);
       return { user };
     },
   );

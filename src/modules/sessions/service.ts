@@ -4,9 +4,11 @@ import { errors, fieldErrors } from '../../core/errors.js';
 import { hashSecret, objectId, randomToken } from '../../core/ids.js';
 import { signatureMessage } from '../../core/params.js';
 import { isUniqueViolation } from '../../storage/dialect.js';
-import type { AppsService } from '../apps/service.js';
+import type { Application, AppsService } from '../apps/service.js';
 import type { LoginCredentials, UsersService } from '../users/service.js';
+import type { UserRow } from '../users/store.js';
 import { formatSession } from './format.js';
+import type { ProviderParams, SignInProviders } from './providers/index.js';
 import type { SessionRow, SessionsStore } from './store.js';
 
 /** POST /session.json parameters, as strings, exactly as they arrived. */
@@ -18,8 +20,13 @@ export interface SessionRequest {
   signature?: string;
   user?: { login?: string; email?: string; password?: string };
   provider?: string;
+  keys?: { token?: string; secret?: string };
+  firebase_phone?: { project_id?: string; access_token?: string };
   [key: string]: unknown;
 }
+
+/** POST /login.json parameters: password credentials, or a provider's (sdk-client-notes §3.2). */
+export type LoginRequest = LoginCredentials & ProviderParams;
 
 /** What a token stands for, kept in memory. */
 export interface LiveSession {
@@ -52,6 +59,7 @@ export class SessionsService {
     private readonly users: UsersService,
     private readonly clock: Clock,
     ttlSeconds: number,
+    private readonly providers: SignInProviders,
   ) {
     this.ttlMs = ttlSeconds * 1000;
   }
@@ -92,11 +100,9 @@ export class SessionsService {
 
     let userId: number | null = null;
     if (p.provider !== undefined) {
-      throw errors.validation('provider', 'is not supported by this server yet');
-    }
-    if (p.user !== undefined) {
-      const user = await this.authenticate(applicationId, p.user);
-      userId = user.id;
+      userId = (await this.signInWithProvider(app, p)).id;
+    } else if (p.user !== undefined) {
+      userId = (await this.authenticate(app, p.user)).id;
     }
 
     const token = randomToken();
@@ -154,8 +160,12 @@ export class SessionsService {
   }
 
   /** POST /login.json: binds the current token to the user, whoever held it before. */
-  async login(session: LiveSession, credentials: LoginCredentials) {
-    const user = await this.authenticate(session.row.application_id, credentials);
+  async login(session: LiveSession, params: LoginRequest) {
+    const app = await this.apps.requireApplication(session.row.application_id);
+    const user =
+      params.provider !== undefined
+        ? await this.signInWithProvider(app, params)
+        : await this.authenticate(app, { login: params.login, email: params.email, password: params.password });
     await this.setUser(session, user.id);
     return this.users.format(user);
   }
@@ -196,12 +206,26 @@ export class SessionsService {
     return this.store.deleteIdleBefore(now - this.ttlMs);
   }
 
-  private async authenticate(applicationId: number, credentials: LoginCredentials) {
+  /**
+   * Password sign-in; for an application with a custom identity provider the
+   * login and password (the provider's user id and token) are checked there.
+   */
+  private async authenticate(app: Application, credentials: LoginCredentials): Promise<UserRow> {
     if (!credentials.login && !credentials.email) throw errors.validation('login', "can't be blank");
     if (!credentials.password) throw errors.validation('password', "can't be blank");
-    const user = await this.users.authenticate(applicationId, credentials);
+    if (this.providers.usesCustomIdentityProvider(app)) {
+      const identity = await this.providers.verifyCustom(app, { ...credentials, password: credentials.password });
+      return (await this.users.findOrCreateByProvider(app.id, identity)).user;
+    }
+    const user = await this.users.authenticate(app.id, credentials);
     if (!user) throw errors.unauthorized();
     return user;
+  }
+
+  /** Social or phone sign-in: the provider says who it is; the first sign-in creates the user. */
+  private async signInWithProvider(app: Application, params: ProviderParams): Promise<UserRow> {
+    const identity = await this.providers.verify(app, params);
+    return (await this.users.findOrCreateByProvider(app.id, identity)).user;
   }
 
   private async setUser(session: LiveSession, userId: number | null): Promise<void> {

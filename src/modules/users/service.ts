@@ -1,16 +1,29 @@
+import { createHash } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
 import { errors, fieldErrors } from '../../core/errors.js';
+import { randomKey } from '../../core/ids.js';
 import { burnPasswordCheck, hashPassword, verifyPassword } from '../../core/passwords.js';
 import { isUniqueViolation } from '../../storage/dialect.js';
 import { parseFilters, parseOrder } from './filters.js';
 import { formatUser, type UserJson } from './format.js';
-import type { LookupColumn, Page, UserRow, UsersStore } from './store.js';
-import { readUserInput } from './validation.js';
+import type { LookupColumn, Page, ProviderColumn, UserRow, UsersStore } from './store.js';
+import { EMAIL, LIMITS, readUserInput } from './validation.js';
 
 export interface LoginCredentials {
   login?: string;
   email?: string;
   password?: string;
+}
+
+/** Someone a sign-in provider vouches for: its id for them, and profile fields it offered. */
+export interface ProviderIdentity {
+  provider: 'facebook' | 'twitter' | 'firebase_phone' | 'custom';
+  /** The provider's stable id for this person. */
+  uid: string;
+  login?: string;
+  email?: string;
+  fullName?: string;
+  phone?: string;
 }
 
 /** Who asks: a user acting for themselves, or a server API key (full rights). */
@@ -127,6 +140,39 @@ export class UsersService {
     return (await verifyPassword(row.password_hash, password)) ? row : null;
   }
 
+  /**
+   * The user a sign-in provider vouches for, found by the provider's id, or
+   * created on first sign-in without a password (so never reachable by
+   * password sign-in). Profile fields are taken only at creation, and only
+   * when valid and free: an email another user holds is left out, a taken or
+   * missing login becomes "<provider>-<id>" (with a random suffix if needed).
+   */
+  async findOrCreateByProvider(applicationId: number, identity: ProviderIdentity): Promise<{ user: UserRow; created: boolean }> {
+    const column = PROVIDER_COLUMNS[identity.provider];
+    const now = this.clock.now();
+    const generated = generatedLogin(identity);
+    const email = identity.email?.trim().toLowerCase();
+    const values = {
+      login: fits(identity.login?.trim(), LIMITS.loginMax) ?? generated,
+      email: email && EMAIL.test(email) ? fits(email, LIMITS.text) : null,
+      full_name: fits(identity.fullName?.trim(), LIMITS.text) ?? null,
+      phone: fits(identity.phone?.trim(), LIMITS.text) ?? null,
+      password_hash: '',
+      created_at: now,
+      updated_at: now,
+    };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { row, created } = await this.store.findOrCreateBy(applicationId, column, identity.uid, values);
+        return { user: row, created };
+      } catch (error) {
+        if (!isUniqueViolation(error) || attempt >= 4) throw error;
+        if (takenField(error) === 'email') values.email = null;
+        else values.login = attempt === 1 && values.login !== generated ? generated : `${generated.slice(0, 43)}-${randomKey(6)}`;
+      }
+    }
+  }
+
   async get(applicationId: number, id: number): Promise<UserJson> {
     const row = await this.store.byId(applicationId, id);
     if (!row) throw errors.notFound();
@@ -216,6 +262,25 @@ export class UsersService {
       throw errors.validation(takenField(error), 'has already been taken');
     }
   }
+}
+
+const PROVIDER_COLUMNS: Record<ProviderIdentity['provider'], ProviderColumn> = {
+  facebook: 'facebook_id',
+  twitter: 'twitter_id',
+  firebase_phone: 'firebase_uid',
+  custom: 'custom_identity_uid',
+};
+
+/** "facebook-1234"; an id too long for a login is replaced by its hash. */
+function generatedLogin(identity: ProviderIdentity): string {
+  const prefix = identity.provider === 'firebase_phone' ? 'firebase' : identity.provider;
+  const login = `${prefix}-${identity.uid}`;
+  if (login.length <= LIMITS.loginMax) return login;
+  return `${prefix}-${createHash('sha256').update(identity.uid).digest('hex').slice(0, 32)}`;
+}
+
+function fits(value: string | undefined, max: number): string | undefined {
+  return value && value.length <= max ? value : undefined;
 }
 
 /** Which unique column a violation is about, from the database's message. */

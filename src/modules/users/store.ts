@@ -7,6 +7,9 @@ export type UserRow = Selectable<UserTable>;
 export type NewUserRow = Insertable<UserTable>;
 export type UserChanges = Updateable<UserTable>;
 
+/** Columns that hold a sign-in provider's id for the user; each is unique per application. */
+export type ProviderColumn = 'facebook_id' | 'twitter_id' | 'firebase_uid' | 'custom_identity_uid';
+
 /** Columns a single user can be found by. */
 export type LookupColumn = 'login' | 'email' | 'phone' | 'facebook_id' | 'twitter_id' | 'twitter_digits_id' | 'external_user_id';
 
@@ -124,6 +127,41 @@ export class UsersStore {
     }
     // A user has one phone, so chunks of distinct phones never return a user twice.
     return rows.sort((a, b) => a.id - b.id);
+  }
+
+  /**
+   * The user whose provider column holds this id, inserted from values when
+   * there is none, in one transaction. When two first sign-ins race, the
+   * unique index lets one insert win and the other reads the winner's row.
+   * A clash on another unique column (login, email) still throws.
+   */
+  findOrCreateBy(
+    applicationId: number,
+    column: ProviderColumn,
+    value: string,
+    values: Omit<NewUserRow, 'application_id' | ProviderColumn>,
+  ): Promise<{ row: UserRow; created: boolean }> {
+    return this.db.transaction().execute(async (trx) => {
+      const find = () =>
+        trx
+          .selectFrom('users')
+          .selectAll()
+          .where('application_id', '=', applicationId)
+          .where(column, '=', value)
+          .executeTakeFirst();
+      const existing = await find();
+      if (existing) return { row: existing, created: false };
+      const inserted = await trx
+        .insertInto('users')
+        .values({ ...values, application_id: applicationId, [column]: value })
+        .onConflict((oc) => oc.columns(['application_id', column]).doNothing())
+        .returningAll()
+        .executeTakeFirst();
+      if (inserted) return { row: inserted, created: true };
+      const winner = await find();
+      if (!winner) throw new Error(`users.${column} conflict without a row`);
+      return { row: winner, created: false };
+    });
   }
 
   /** A page of users matching every filter, and how many match in all. */

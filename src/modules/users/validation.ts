@@ -42,7 +42,7 @@ export interface UserInput {
   oldPassword?: string;
 }
 
-const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+export const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 
 /**
  * Reads `user[...]` into column changes, collecting every problem into one
