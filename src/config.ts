@@ -10,6 +10,8 @@ export interface Config {
   dataDir: string;
   database: { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string };
   tls: { mode: 'self-signed' } | { mode: 'files'; certFile: string; keyFile: string } | { mode: 'off' };
+  /** Outbound mail: over SMTP when SMTP_URL is set, otherwise written to the log. */
+  mail: { smtpUrl: string | null; from: string };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** What /account_settings.json and the start-up banner tell clients. */
   endpoints: { api: string; chat: string; turnserver: string };
@@ -70,6 +72,10 @@ export function loadConfig(env: Source = process.env, cwd = process.cwd()): Conf
     dataDir,
     database: parseDatabase(get('DATABASE_URL'), dataDir, cwd),
     tls,
+    mail: {
+      smtpUrl: parseSmtpUrl(get('SMTP_URL')),
+      from: parseMailFrom(get('MAIL_FROM') ?? `Switchboard <no-reply@${publicHost}>`),
+    },
     logLevel: logLevel as Config['logLevel'],
     endpoints: {
       api: get('API_ENDPOINT') ?? `${scheme}://${publicHost}:${port}`,
@@ -178,4 +184,27 @@ function parseTls(raw: string | undefined, cert: string | undefined, key: string
     return { mode: 'files', certFile: resolve(cwd, cert), keyFile: resolve(cwd, key) } as const;
   }
   return { mode: 'self-signed' } as const;
+}
+
+/** smtp:// (STARTTLS when offered) or smtps:// (TLS from the start), with optional user:password. */
+function parseSmtpUrl(raw: string | undefined): string | null {
+  if (raw === undefined) return null;
+  let url: URL | null = null;
+  try {
+    url = new URL(raw);
+  } catch {}
+  if (!url || (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') || url.hostname === '') {
+    // The value may hold a password: show only its start.
+    throw new ConfigError('SMTP_URL', `must be an smtp:// or smtps:// URL with a host (got "${raw.slice(0, 8)}...")`);
+  }
+  return raw;
+}
+
+/** An address, bare or as `Name <address>`. */
+function parseMailFrom(raw: string): string {
+  const address = /<([^<>]*)>\s*$/.exec(raw)?.[1] ?? raw;
+  if (/[\r\n]/.test(raw) || !/^[^\s@<>]+@[^\s@<>]+$/.test(address.trim())) {
+    throw new ConfigError('MAIL_FROM', `must be an address like "Name <no-reply@example.com>" (got "${raw}")`);
+  }
+  return raw;
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
+import { createMailer, type Mailer } from './adapters/mailer/index.js';
 import type { Config } from './config.js';
 import { registerAuth } from './core/auth.js';
 import { type Clock, systemClock } from './core/clock.js';
@@ -18,6 +19,11 @@ import { SignInProviders } from './modules/sessions/providers/index.js';
 import { sessionsRoutes } from './modules/sessions/routes.js';
 import { FLUSH_INTERVAL_MS, SessionsService } from './modules/sessions/service.js';
 import { SessionsStore } from './modules/sessions/store.js';
+import { EmailConfirmation } from './modules/users/email-confirmation.js';
+import { EmailLinks } from './modules/users/email-links.js';
+import { emailRoutes } from './modules/users/email-routes.js';
+import { EmailTokensStore } from './modules/users/email-tokens-store.js';
+import { PasswordReset } from './modules/users/password-reset.js';
 import { usersRoutes } from './modules/users/routes.js';
 import { UsersService } from './modules/users/service.js';
 import { UsersStore } from './modules/users/store.js';
@@ -32,7 +38,22 @@ export interface Services {
   userTransfer: UserTransfer;
   sessions: SessionsService;
   addressBook: AddressBookService;
+  mailer: Mailer;
+  passwordReset: PasswordReset;
+  emailConfirmation: EmailConfirmation;
 }
+
+/** The part of a pino logger the services write to. */
+export interface ServiceLog {
+  warn(object: object, message: string): void;
+  error(object: object, message: string): void;
+}
+
+/** Without a server (the CLI), the services' rare log lines go to stderr. */
+const stderrLog: ServiceLog = {
+  warn: (object, message) => console.error(message, object),
+  error: (object, message) => console.error(message, object),
+};
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -48,7 +69,7 @@ export interface ServerOptions {
 const CLEANUP_INTERVAL_MS = 60_000;
 
 /** Opens storage, applies migrations and wires the services; the CLI uses this without HTTP. */
-export async function createServices(config: Config, clock: Clock = systemClock): Promise<Services> {
+export async function createServices(config: Config, clock: Clock = systemClock, log: ServiceLog = stderrLog): Promise<Services> {
   const storage = openStorage(config.database);
   try {
     await migrateToLatest(storage.db, storage.dialect);
@@ -63,13 +84,18 @@ export async function createServices(config: Config, clock: Clock = systemClock)
   const providers = new SignInProviders(config.providers, clock);
   const sessions = new SessionsService(new SessionsStore(storage.db), apps, users, clock, config.sessionTtlSeconds, providers);
   users.onDeleted((applicationId, userId) => sessions.forgetUser(applicationId, userId));
+  const mailer = createMailer(config, log);
+  const emailLinks = new EmailLinks(new EmailTokensStore(storage.db), apps, mailer, clock, config.endpoints.api);
+  const passwordReset = new PasswordReset(usersStore, emailLinks, log);
+  passwordReset.onPasswordReset((applicationId, userId) => sessions.endUserSessions(applicationId, userId));
+  const emailConfirmation = new EmailConfirmation(users, usersStore, apps, emailLinks, log);
+  users.onLogin(emailConfirmation.checkLogin);
   const addressBook = new AddressBookService(new AddressBookStore(storage.db, storage.dialect), users, clock);
-  return { storage, apps, users, userTransfer, sessions, addressBook };
+  return { storage, apps, users, userTransfer, sessions, addressBook, mailer, passwordReset, emailConfirmation };
 }
 
 /** The Fastify instance with every route; the caller decides when to listen(). */
 export async function buildServer(config: Config, options: ServerOptions = {}): Promise<FastifyInstance> {
-  const services = await createServices(config, options.clock);
   const app = Fastify({
     ...(options.tls ? { https: { key: options.tls.key, cert: options.tls.cert } } : {}),
     logger: {
@@ -84,7 +110,12 @@ export async function buildServer(config: Config, options: ServerOptions = {}): 
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500, querystringParser: parseParams },
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
   }) as unknown as FastifyInstance;
+  // After the logger exists: the mailer without SMTP writes mails to it.
+  const services = await createServices(config, options.clock, app.log);
   app.decorate('services', services);
+  if (services.mailer.kind === 'log') {
+    app.log.warn('SMTP_URL is not set: mails with links (reset, confirmation) are written to this log, not sent');
+  }
 
   await app.register(cors, {
     origin: '*',
@@ -152,7 +183,8 @@ export async function buildServer(config: Config, options: ServerOptions = {}): 
   healthRoutes(app, () => isReachable(services.storage));
   appsRoutes(app, services.apps, config.endpoints);
   sessionsRoutes(app, services.sessions);
-  usersRoutes(app, services.users, services.apps);
+  usersRoutes(app, services.users, services.apps, services.emailConfirmation);
+  emailRoutes(app, services.passwordReset, services.emailConfirmation);
   addressBookRoutes(app, services.addressBook);
   app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
@@ -180,6 +212,7 @@ export async function buildServer(config: Config, options: ServerOptions = {}): 
   app.addHook('onClose', async () => {
     for (const timer of timers) clearInterval(timer);
     await flushBatches().catch((error) => app.log.error({ err: error }, 'final batched writes failed'));
+    await services.mailer.close();
     await services.storage.close();
   });
   return app;

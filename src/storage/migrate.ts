@@ -3,6 +3,7 @@ import type { DialectName } from './dialect.js';
 import { foundation } from './migrations/0001-foundation.js';
 import { usersApi } from './migrations/0002-users-api.js';
 import { addressBook } from './migrations/0003-address-book.js';
+import { emailFlows } from './migrations/0004-email-flows.js';
 import { socialSignIn } from './migrations/0005-social-sign-in.js';
 import type { Database } from './schema.js';
 
@@ -12,6 +13,7 @@ function migrations(dialect: DialectName): Record<string, Migration> {
     '0001-foundation': foundation(dialect),
     '0002-users-api': usersApi(dialect),
     '0003-address-book': addressBook(dialect),
+    '0004-email-flows': emailFlows(dialect),
     '0005-social-sign-in': socialSignIn(dialect),
   };
 }

@@ -13,6 +13,7 @@ export interface Database {
   sessions: SessionTable;
   session_signatures: SessionSignatureTable;
   address_book_contacts: AddressBookContactTable;
+  user_email_tokens: UserEmailTokenTable;
 }
 
 export interface AccountTable {
@@ -67,6 +68,8 @@ export interface UserTable {
   created_at: number;
   updated_at: number;
   last_request_at: number | null;
+  /** 0 while a sign-up under require_email_confirmation awaits its link, else 1. */
+  email_confirmed: Generated<number>;
 }
 
 /** One row per tag of a user, for by_tags and tag-addressed pushes. */
@@ -106,4 +109,18 @@ export interface AddressBookContactTable {
   name: string;
   created_at: number;
   updated_at: number;
+}
+
+/** A single-use link sent by mail (password reset, email confirmation); the token itself is never stored. */
+export interface UserEmailTokenTable {
+  id: Generated<number>;
+  application_id: number;
+  user_id: number;
+  purpose: 'reset_password' | 'confirm_email';
+  token_hash: string;
+  /** The address the link was sent to. */
+  email: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
 }

@@ -18,7 +18,18 @@ export interface AppSettings {
   firebase_project_ids: string[];
   /** Custom identity provider: when set, user[login] + user[password] sign-in is verified by this URL. */
   custom_identity_provider_url: string | null;
+  /** Sign-up sends a confirmation link, and user sessions wait until it is followed (default: off). */
+  require_email_confirmation: boolean;
+  /** This application's wording of the users module's mails; what is not given keeps the default. */
+  email_templates: EmailTemplateOverrides;
 }
+
+export type EmailTemplateName = 'reset_password' | 'confirm_email';
+export interface EmailTemplate {
+  subject: string;
+  text: string;
+}
+export type EmailTemplateOverrides = Partial<Record<EmailTemplateName, Partial<EmailTemplate>>>;
 
 export const DEFAULT_SETTINGS: AppSettings = {
   allow_app_session_signup: true,
@@ -28,6 +39,8 @@ export const DEFAULT_SETTINGS: AppSettings = {
   twitter_consumer_secret: null,
   firebase_project_ids: [],
   custom_identity_provider_url: null,
+  require_email_confirmation: false,
+  email_templates: {},
 };
 
 export function parseSettings(json: string): AppSettings {
@@ -62,6 +75,7 @@ export function parseSettingValue(name: string, text: string): AppSettings[keyof
     }
     return [...new Set(items)];
   }
+  if (name === 'email_templates') return parseEmailTemplates(value === '' ? {} : parseJson(name, value));
   if (value === '') return null;
   if (name.endsWith('_url')) {
     let url: URL | null = null;
@@ -72,4 +86,43 @@ export function parseSettingValue(name: string, text: string): AppSettings[keyof
       throw errors.validation(name, 'must be an http:// or https:// URL');
   }
   return value;
+}
+
+const TEMPLATE_NAMES: readonly string[] = ['reset_password', 'confirm_email'] satisfies EmailTemplateName[];
+const TEMPLATE_LIMITS: Record<keyof EmailTemplate, number> = { subject: 255, text: 20_000 };
+
+/** `{"reset_password":{"subject":"...","text":"..."}}`: known templates and fields only, strings within limits. */
+export function parseEmailTemplates(value: unknown): EmailTemplateOverrides {
+  const name = 'email_templates';
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw errors.validation(name, `must be an object of ${TEMPLATE_NAMES.join(', ')}`);
+  }
+  const out: Record<string, Partial<EmailTemplate>> = {};
+  for (const [template, fields] of Object.entries(value)) {
+    if (!TEMPLATE_NAMES.includes(template)) {
+      throw errors.validation(`${name}.${template}`, `is not a template (known: ${TEMPLATE_NAMES.join(', ')})`);
+    }
+    if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) {
+      throw errors.validation(`${name}.${template}`, 'must be an object with subject and text');
+    }
+    const checked: Partial<EmailTemplate> = {};
+    for (const [field, text] of Object.entries(fields)) {
+      const path = `${name}.${template}.${field}`;
+      if (!Object.hasOwn(TEMPLATE_LIMITS, field)) throw errors.validation(path, 'is not a template field (known: subject, text)');
+      const limit = TEMPLATE_LIMITS[field as keyof EmailTemplate];
+      if (typeof text !== 'string' || text.trim() === '') throw errors.validation(path, 'must be a non-empty string');
+      if (text.length > limit) throw errors.validation(path, `is too long (maximum is ${limit} characters)`);
+      checked[field as keyof EmailTemplate] = text;
+    }
+    out[template] = checked;
+  }
+  return out;
+}
+
+function parseJson(name: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw errors.validation(name, 'must be JSON');
+  }
 }

@@ -183,6 +183,15 @@ export class SessionsService {
     }
   }
 
+  /**
+   * Ends every session of a user (after a password reset). Other nodes drop
+   * theirs from memory when they next re-read them, within REVALIDATE_MS.
+   */
+  async endUserSessions(applicationId: number, userId: number): Promise<void> {
+    await this.store.deleteByUser(applicationId, userId);
+    this.forgetUser(applicationId, userId);
+  }
+
   /** Writes batched last-use times. Called on a timer and at shutdown. */
   async flush(): Promise<void> {
     if (this.dirty.size === 0) return;

@@ -38,6 +38,10 @@ export class SessionsStore {
     await this.db.deleteFrom('sessions').where('token_hash', '=', tokenHash).execute();
   }
 
+  async deleteByUser(applicationId: number, userId: number): Promise<void> {
+    await this.db.deleteFrom('sessions').where('application_id', '=', applicationId).where('user_id', '=', userId).execute();
+  }
+
   async setUser(tokenHash: string, userId: number | null, now: number): Promise<void> {
     await this.db
       .updateTable('sessions')

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { authOf } from '../../core/auth.js';
 import { errors } from '../../core/errors.js';
 import type { AppsService } from '../apps/service.js';
+import type { EmailConfirmation } from './email-confirmation.js';
 import { UserSchema } from './schemas.js';
 import type { UsersService } from './service.js';
 import type { LookupColumn } from './store.js';
@@ -32,7 +33,7 @@ const LOOKUPS: Array<[path: string, column: LookupColumn]> = [
   ['/users/phone.json', 'phone'],
 ];
 
-export function usersRoutes(app: FastifyInstance, users: UsersService, apps: AppsService): void {
+export function usersRoutes(app: FastifyInstance, users: UsersService, apps: AppsService, confirmation: EmailConfirmation): void {
   /** An application session may do this only when the application's setting allows it. */
   async function requireAllowed(request: FastifyRequest, setting: 'allow_app_session_signup' | 'allow_app_session_list_users') {
     const auth = authOf(request);
@@ -50,7 +51,7 @@ export function usersRoutes(app: FastifyInstance, users: UsersService, apps: App
     },
     async (request, reply) => {
       await requireAllowed(request, 'allow_app_session_signup');
-      const user = await users.create(authOf(request).applicationId, request.body?.user);
+      const user = await confirmation.signUp(authOf(request).applicationId, request.body?.user);
       return reply.code(201).send({ user });
     },
   );

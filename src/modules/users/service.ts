@@ -45,11 +45,14 @@ export interface UserPage {
 }
 
 type DeletedListener = (applicationId: number, userId: number) => void;
+/** Runs when a password matched, before a session starts; throws to refuse (unconfirmed email). */
+type LoginCheck = (applicationId: number, user: UserRow) => Promise<void>;
 
 export class UsersService {
   /** last_request_at times not yet written; flushed in batches. */
   private readonly lastRequest = new Map<number, number>();
   private readonly deletedListeners: DeletedListener[] = [];
+  private readonly loginChecks: LoginCheck[] = [];
 
   constructor(
     private readonly store: UsersStore,
@@ -61,13 +64,20 @@ export class UsersService {
     this.deletedListeners.push(listener);
   }
 
+  /** Lets other parts refuse a password sign-in (email confirmation). */
+  onLogin(check: LoginCheck): void {
+    this.loginChecks.push(check);
+  }
+
   /** Sign-up: POST /users.json. */
-  async create(applicationId: number, raw: unknown): Promise<UserJson> {
+  async create(applicationId: number, raw: unknown, options: { emailConfirmed?: boolean } = {}): Promise<UserJson> {
     const input = readUserInput(raw);
     const { changes } = input;
     const problems: Record<string, string[]> = {};
     if (!changes.login && !changes.email) problems.base = ['login or email required'];
     if (input.password === undefined || input.password === '') problems.password = ["can't be blank"];
+    // An account whose email must be confirmed needs one.
+    if (options.emailConfirmed === false && !changes.email) problems.email = ["can't be blank"];
     if (Object.keys(problems).length > 0) throw fieldErrors(422, problems);
     const now = this.clock.now();
     const passwordHash = await hashPassword(input.password ?? '');
@@ -78,6 +88,7 @@ export class UsersService {
           application_id: applicationId,
           password_hash: passwordHash,
           user_tags: input.tags?.join(',') ?? null,
+          ...(options.emailConfirmed === false ? { email_confirmed: 0 } : {}),
           created_at: now,
           updated_at: now,
         },
@@ -137,7 +148,9 @@ export class UsersService {
       await burnPasswordCheck(password);
       return null;
     }
-    return (await verifyPassword(row.password_hash, password)) ? row : null;
+    if (!(await verifyPassword(row.password_hash, password))) return null;
+    for (const check of this.loginChecks) await check(applicationId, row);
+    return row;
   }
 
   /**
