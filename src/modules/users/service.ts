@@ -4,6 +4,7 @@ import { errors, fieldErrors } from '../../core/errors.js';
 import { randomKey } from '../../core/ids.js';
 import { burnPasswordCheck, hashPassword, verifyPassword } from '../../core/passwords.js';
 import { isUniqueViolation } from '../../storage/dialect.js';
+import { CountCache } from './count-cache.js';
 import { parseFilters, parseOrder } from './filters.js';
 import { formatUser, type UserJson } from './format.js';
 import type { LookupColumn, Page, ProviderColumn, UserRow, UsersStore } from './store.js';
@@ -53,11 +54,14 @@ export class UsersService {
   private readonly lastRequest = new Map<number, number>();
   private readonly deletedListeners: DeletedListener[] = [];
   private readonly loginChecks: LoginCheck[] = [];
+  private readonly counts: CountCache;
 
   constructor(
     private readonly store: UsersStore,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.counts = new CountCache(clock);
+  }
 
   /** Lets other modules drop what they hold for a deleted user (sessions in memory). */
   onDeleted(listener: DeletedListener): void {
@@ -81,7 +85,7 @@ export class UsersService {
     if (Object.keys(problems).length > 0) throw fieldErrors(422, problems);
     const now = this.clock.now();
     const passwordHash = await hashPassword(input.password ?? '');
-    const row = await this.write(() =>
+    const row = await this.write(applicationId, () =>
       this.store.insert(
         {
           ...changes,
@@ -120,7 +124,7 @@ export class UsersService {
     if (!login && !email) throw fieldErrors(422, { base: ['login or email required'] });
     if (input.tags !== undefined) changes.user_tags = input.tags.length > 0 ? input.tags.join(',') : null;
     changes.updated_at = this.clock.now();
-    const row = await this.write(() => this.store.update(applicationId, id, changes, input.tags));
+    const row = await this.write(applicationId, () => this.store.update(applicationId, id, changes, input.tags));
     if (!row) throw errors.notFound();
     return this.format(row);
   }
@@ -128,6 +132,7 @@ export class UsersService {
   async delete(applicationId: number, actor: Actor, id: number): Promise<void> {
     this.mustActFor(actor, id);
     if (!(await this.store.delete(applicationId, id))) throw errors.notFound();
+    this.counts.changed(applicationId);
     this.lastRequest.delete(id);
     for (const listener of this.deletedListeners) listener(applicationId, id);
   }
@@ -177,6 +182,7 @@ export class UsersService {
     for (let attempt = 1; ; attempt++) {
       try {
         const { row, created } = await this.store.findOrCreateBy(applicationId, column, identity.uid, values);
+        if (created) this.counts.changed(applicationId);
         return { user: row, created };
       } catch (error) {
         if (!isUniqueViolation(error) || attempt >= 4) throw error;
@@ -215,7 +221,11 @@ export class UsersService {
     const filters = parseFilters(query.filter);
     const order = parseOrder(query.order);
     const page = readPage(query);
-    return this.page(page, await this.store.list(applicationId, filters, order, page));
+    const [rows, total] = await Promise.all([
+      this.store.listPage(applicationId, filters, order, page),
+      this.counts.get(applicationId, JSON.stringify(filters), () => this.store.count(applicationId, filters)),
+    ]);
+    return this.page(page, { rows, total });
   }
 
   async listByFullName(applicationId: number, fullName: unknown, query: PageQuery): Promise<UserPage> {
@@ -267,9 +277,11 @@ export class UsersService {
   }
 
   /** Runs a write, turning a unique-key clash into QuickBlox's "has already been taken". */
-  private async write<T>(task: () => Promise<T>): Promise<T> {
+  private async write<T>(applicationId: number, task: () => Promise<T>): Promise<T> {
     try {
-      return await task();
+      const result = await task();
+      this.counts.changed(applicationId);
+      return result;
     } catch (error) {
       if (!isUniqueViolation(error)) throw error;
       throw errors.validation(takenField(error), 'has already been taken');

@@ -164,24 +164,31 @@ export class UsersStore {
     });
   }
 
-  /** A page of users matching every filter, and how many match in all. */
-  async list(applicationId: number, filters: Filter[], order: Order | null, page: Page) {
-    const base = this.db
+  /** A page of users matching every filter. */
+  listPage(applicationId: number, filters: Filter[], order: Order | null, page: Page): Promise<UserRow[]> {
+    const direction = order?.direction ?? 'asc';
+    return this.matching(applicationId, filters)
+      .selectAll()
+      .orderBy(sql.ref(order?.field ?? 'id'), direction)
+      .orderBy('id', direction)
+      .offset(page.offset)
+      .limit(page.limit)
+      .execute();
+  }
+
+  /** How many users match every filter. */
+  async count(applicationId: number, filters: Filter[]): Promise<number> {
+    const row = await this.matching(applicationId, filters)
+      .select((eb) => eb.fn.countAll<number>().as('total'))
+      .executeTakeFirstOrThrow();
+    return Number(row.total);
+  }
+
+  private matching(applicationId: number, filters: Filter[]) {
+    return this.db
       .selectFrom('users')
       .where('application_id', '=', applicationId)
       .where((eb) => eb.and(filters.map((filter) => condition(eb, filter))));
-    const direction = order?.direction ?? 'asc';
-    const [rows, total] = await Promise.all([
-      base
-        .selectAll()
-        .orderBy(sql.ref(order?.field ?? 'id'), direction)
-        .orderBy('id', direction)
-        .offset(page.offset)
-        .limit(page.limit)
-        .execute(),
-      base.select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow(),
-    ]);
-    return { rows, total: Number(total.total) };
   }
 
   /** Users whose full name contains the text, ignoring case. */
