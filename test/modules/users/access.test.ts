@@ -81,6 +81,31 @@ describe.each(dialects)('users: who may write, and bad input (%s)', (dialect) =>
     expect(anonymous.status).toBe(401);
   });
 
+  it('follows the per-application settings for sign-up and listing by application sessions', async () => {
+    const restricted = await server.createApplication();
+    await server.app.services.apps.updateSettings(restricted.application_id, {
+      allow_app_session_signup: false,
+      allow_app_session_list_users: false,
+    });
+    await server.createUser(restricted.application_id, 'insider', 'password-123');
+    const appSession = async (extra: Record<string, string> = {}) =>
+      (await server.request('POST', '/session.json', { form: sessionForm(restricted, server.clock.now(), extra) })).json.session
+        .token;
+
+    const asApp = { 'QB-Token': await appSession() };
+    const signup = await server.request('POST', '/users.json', {
+      headers: asApp,
+      form: { 'user[login]': 'new', 'user[password]': 'password-123' },
+    });
+    expect(signup.status).toBe(403);
+    expect((await server.request('GET', '/users.json', { headers: asApp })).status).toBe(403);
+
+    const asUser = { 'QB-Token': await appSession({ 'user[login]': 'insider', 'user[password]': 'password-123' }) };
+    const listed = await server.request('GET', '/users.json', { headers: asUser });
+    expect(listed.status).toBe(200);
+    expect(listed.json.items.map((i: any) => i.user.login)).toEqual(['insider']);
+  });
+
   it('answers bad sign-ups with 422 per-field messages and stores nothing', async () => {
     const headers = { 'QB-Token': await token() };
     const before = await server.app.services.storage.db
