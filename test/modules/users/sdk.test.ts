@@ -141,6 +141,24 @@ describe.each(dialects)('users through the official SDK (%s)', (dialect) => {
     expect((await call((cb) => QB.users.get(other.id, cb))).full_name).toBeNull();
   });
 
+  it("keeps last_request_at at the user's latest request, written in batches", async () => {
+    const own = createSdk(server, app);
+    const user = await call((cb) => QB.users.create({ login: 'active-one', password: 'password-123' }, cb));
+    expect(user.last_request_at).toBeNull();
+    await call((cb) => own.createSession({ login: 'active-one', password: 'password-123' }, cb));
+    server.clock.advance(60_000);
+    await call((cb) => own.getSession(cb));
+    const expected = new Date(server.clock.now()).toISOString().slice(0, 19);
+    expect((await call((cb) => QB.users.get(user.id, cb))).last_request_at).toBe(`${expected}Z`);
+    await server.app.services.users.flush();
+    const row = await server.app.services.storage.db
+      .selectFrom('users')
+      .select('last_request_at')
+      .where('id', '=', user.id)
+      .executeTakeFirstOrThrow();
+    expect(row.last_request_at).toBe(server.clock.now());
+  });
+
   it('deletes a user: their sessions stop working at once', async () => {
     const own = createSdk(server, app);
     const user = await call((cb) => QB.users.create({ login: 'leaver', password: 'leaving-now' }, cb));
