@@ -1,7 +1,16 @@
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
+import Fastify, {
+  type ConnectionError,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import { createMailer, type Mailer } from './adapters/mailer/index.js';
 import type { Config } from './config.js';
 import { registerAuth } from './core/auth.js';
@@ -109,6 +118,8 @@ export async function buildServer(config: Config, options: ServerOptions = {}): 
     bodyLimit: config.bodyLimit,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500, querystringParser: parseParams },
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
+    frameworkErrors,
+    clientErrorHandler,
   }) as unknown as FastifyInstance;
   // After the logger exists: the mailer without SMTP writes mails to it.
   const services = await createServices(config, options.clock, app.log);
@@ -176,6 +187,15 @@ export async function buildServer(config: Config, options: ServerOptions = {}): 
     });
   }
   app.setErrorHandler(errorHandler);
+  // Plugins that answer errors themselves write plain text (CORS: "Invalid Preflight Request");
+  // clients need QuickBlox JSON. Pages served on purpose (HTML) are left alone.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (reply.statusCode < 400 || !/^(text\/plain|$)/.test(String(reply.getHeader('content-type') ?? ''))) return payload;
+    if (payload !== undefined && payload !== null && typeof payload !== 'string') return payload;
+    const message = payload || STATUS_CODES[reply.statusCode] || 'Error';
+    reply.header('content-type', 'application/json; charset=utf-8');
+    return JSON.stringify(baseError(reply.statusCode, message).body);
+  });
   app.setNotFoundHandler((_request, reply) => {
     reply.code(404).send({ errors: ['Not Found'] });
   });
@@ -239,6 +259,30 @@ function errorHandler(this: FastifyInstance, error: FastifyError | ApiError, req
   }
   request.log.error({ err: error }, 'unhandled error');
   return reply.code(500).send(baseError(500, 'Internal server error').body);
+}
+
+/** Malformed URLs and over-long path parameters are refused before any route or hook runs. */
+function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply) {
+  const status = error.code === 'FST_ERR_BAD_URL' ? 400 : error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 414 : 500;
+  const message = status === 400 ? 'Malformed URL' : status === 414 ? 'URL is too long' : 'Internal server error';
+  reply.code(status).send(baseError(status, message).body);
+}
+
+/** Requests Node's HTTP parser refuses (bad framing, headers too large) get a QuickBlox body too. */
+function clientErrorHandler(this: FastifyInstance, error: ConnectionError, socket: Socket) {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const message =
+    status === 431 ? 'Request headers are too large' : status === 408 ? 'Request timeout' : 'Malformed HTTP request';
+  const body = JSON.stringify(baseError(status, message).body);
+  this.log.debug({ err: error }, 'client error');
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }
 
 function clientMessage(error: FastifyError): string {

@@ -39,7 +39,9 @@ export async function registerBodyParsers(app: FastifyInstance): Promise<void> {
     if (text.trim() === '') return done(null, {});
     defaultJson(request, text, (error, value) => {
       if (error) return done(baseError(400, 'Malformed JSON body'), undefined);
-      if (value === null || typeof value !== 'object') return done(baseError(400, 'The JSON body must be an object'), undefined);
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+        return done(baseError(400, 'The JSON body must be an object'), undefined);
+      }
       done(null, value);
     });
   });
@@ -51,21 +53,45 @@ export async function registerBodyParsers(app: FastifyInstance): Promise<void> {
   await app.register(multipart, { limits: { fieldSize: 1024 * 1024, fields: 1000, parts: 1100 } });
 
   // Multipart bodies on ordinary routes are collected into the same shape as a form.
-  app.addHook('preValidation', async (request) => {
-    if (!request.isMultipart() || request.routeOptions.config.multipartStream) return;
-    request.body = await collectMultipartFields(request);
+  app.addHook('preValidation', async (request, reply) => {
+    if (request.isMultipart()) {
+      if (request.routeOptions.config.multipartStream) return;
+      try {
+        request.body = await collectMultipartFields(request);
+      } catch (error) {
+        // The rest of the body was never read; closing is cheaper than draining it, and a
+        // connection left half-read would stay busy until it times out.
+        reply.header('connection', 'close');
+        throw error;
+      }
+      return;
+    }
+    // No body at all carries no parameters, the same as an empty form.
+    request.body ??= {};
   });
 }
 
+/** Multipart parts as form parameters. Fastify's body limit never sees multipart bodies, so it is applied here. */
 async function collectMultipartFields(request: FastifyRequest): Promise<Record<string, unknown>> {
+  const limit = request.routeOptions.bodyLimit;
+  const tooLarge = () => baseError(413, 'Request body is too large');
+  if (Number(request.headers['content-length']) > limit) throw tooLarge();
+  let size = 0;
   const pairs: string[] = [];
   try {
     for await (const part of request.parts()) {
       if (part.type === 'file') {
-        part.file.resume(); // files are only for routes that stream them
+        // Files are only for routes that stream them; count and discard.
+        for await (const chunk of part.file) {
+          size += (chunk as Buffer).length;
+          if (size > limit) throw tooLarge();
+        }
         continue;
       }
-      pairs.push(`${encodeURIComponent(part.fieldname)}=${encodeURIComponent(String(part.value))}`);
+      const value = String(part.value);
+      size += Buffer.byteLength(part.fieldname) + Buffer.byteLength(value);
+      if (size > limit) throw tooLarge();
+      pairs.push(`${encodeURIComponent(part.fieldname)}=${encodeURIComponent(value)}`);
     }
   } catch (error) {
     if (error instanceof ApiError) throw error;
