@@ -1,0 +1,188 @@
+// Shared by the benchmark runners (run.js, users.js): child processes pinned
+// to cores, clean-up on exit, readiness, RSS and CPU from /proc, formatting.
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const HOST = '127.0.0.1';
+
+// ---------------------------------------------------------------- clean-up
+
+export const children = new Set();
+export const tempDirs = [];
+let cleaning = null;
+export const state = { interrupted: false };
+
+export function cleanup() {
+  cleaning ??= (async () => {
+    await Promise.all([...children].map((child) => stopChild(child)));
+    for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+  })();
+  return cleaning;
+}
+
+// Last resort when the process leaves without going through cleanup().
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => {
+    state.interrupted = true;
+    console.error(`\n${signal}: stopping the servers and removing temp files`);
+    cleanup().finally(() => process.exit(130));
+  });
+}
+
+export function stopChild(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((done) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      done();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+// ---------------------------------------------------------------- helpers
+
+export function positive(name, fallback, zeroOk = false) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0 || (!zeroOk && value === 0)) {
+    throw new Error(`${name} must be a ${zeroOk ? 'non-negative' : 'positive'} number (got "${raw}")`);
+  }
+  return value;
+}
+
+/** How processes get pinned: taskset when there are two cores to split, else nothing. */
+export function pinning() {
+  if (process.env.BENCH_NO_PIN === '1') return { enabled: false, note: 'pinning disabled by BENCH_NO_PIN=1' };
+  const cores = availableParallelism();
+  if (cores < 2) return { enabled: false, note: `only ${cores} core available: servers and load share it` };
+  const probe = spawnSync('taskset', ['-c', '1', 'true']);
+  if (probe.error || probe.status !== 0) {
+    return { enabled: false, note: 'taskset is missing or cannot pin to core 1: processes are not pinned' };
+  }
+  return { enabled: true, note: `servers pinned to core 0, load generator to core 1 (taskset; ${cores} cores)` };
+}
+
+export function launch(pin, core, args, env, label) {
+  const [command, argv] = pin.enabled ? ['taskset', ['-c', String(core), ...args]] : [args[0], args.slice(1)];
+  // taskset execs the command, so child.pid is the node process itself.
+  const child = spawn(command, argv, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.label = label;
+  child.output = '';
+  const keep = (chunk) => {
+    child.output = (child.output + chunk).slice(-20_000);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+export function freePort() {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, HOST, () => {
+      const { port } = server.address();
+      server.close(() => done(port));
+    });
+  });
+}
+
+export async function waitFor(url, child, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`${child.label} exited during start-up:\n${child.output}`);
+    }
+    try {
+      const response = await fetch(url);
+      await response.arrayBuffer();
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  throw new Error(`${child.label} was not ready at ${url} within ${timeoutMs / 1000} s:\n${child.output}`);
+}
+
+export const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+
+/** Resident set size of a process, in MB, from /proc. */
+export function rssMb(pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1]);
+    return Number.isFinite(kb) ? Math.round((kb / 1024) * 10) / 10 : null;
+  } catch {
+    return null;
+  }
+}
+
+export function run(command, args, env) {
+  const result = spawnSync(command, args, { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8' });
+  if (result.error) throw result.error;
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed:\n${result.stdout}${result.stderr}`);
+  return result.stdout;
+}
+
+export function load(pin, spec) {
+  return new Promise((done, fail) => {
+    const child = launch(pin, 1, [process.execPath, join(ROOT, 'bench/load.js'), JSON.stringify(spec)], {}, 'load');
+    child.once('exit', (code) => {
+      const line = child.output
+        .trim()
+        .split('\n')
+        .findLast((l) => l.startsWith('{'));
+      if (code !== 0 || !line) return fail(new Error(`load generator failed (exit ${code}):\n${child.output}`));
+      done(JSON.parse(line));
+    });
+  });
+}
+
+export function clockTicks() {
+  const result = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  const ticks = Number(result.stdout?.trim());
+  return result.status === 0 && ticks > 0 ? ticks : 100;
+}
+
+/** Which code was measured: the commit, and whether src/ had uncommitted changes. */
+export function revision() {
+  const git = (...args) => spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' });
+  const head = git('rev-parse', '--short', 'HEAD');
+  if (head.status !== 0) return null;
+  const dirty = git('status', '--porcelain', '--', 'src');
+  return { commit: head.stdout.trim(), srcDirty: dirty.stdout.trim() !== '' };
+}
+
+export function machine() {
+  const nproc = spawnSync('nproc', { encoding: 'utf8' });
+  const model = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model ?? 'unknown';
+  return {
+    nproc: nproc.status === 0 ? Number(nproc.stdout.trim()) : availableParallelism(),
+    cpu: model.trim(),
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    loadAverageAtStart: Math.round(loadavg()[0] * 100) / 100,
+  };
+}
+
+export const round1 = (n) => (typeof n === 'number' ? Math.round(n * 10) / 10 : null);
+
+export const fmt = (n, digits = 0) =>
+  n === null || n === undefined
+    ? '-'
+    : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
