@@ -8,8 +8,25 @@ import { sessionForms } from './sign.js';
 const spec = JSON.parse(process.argv[2]);
 
 function requestsFor(spec) {
+  if (spec.kind === 'sign-up') {
+    // A new login on every request; the run's start time keeps runs apart.
+    let n = 0;
+    const run = Date.now().toString(36);
+    return [
+      {
+        method: 'POST',
+        path: spec.path,
+        setupRequest(request) {
+          n += 1;
+          request.body = `user%5Blogin%5D=signup-${run}-${n}&user%5Bpassword%5D=${encodeURIComponent(spec.password)}`;
+          request.headers = { ...request.headers, 'Content-Type': 'application/x-www-form-urlencoded' };
+          return request;
+        },
+      },
+    ];
+  }
   if (spec.kind !== 'create-session') return undefined;
-  const nextForm = sessionForms(spec.app);
+  const nextForm = sessionForms(spec.app, spec.extra);
   return [
     {
       method: 'POST',

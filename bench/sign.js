@@ -12,11 +12,11 @@ export function sign(params, secret) {
 }
 
 /**
- * A factory of signed form bodies. The server refuses a replayed signature,
+ * A factory of signed form bodies (`extra`: more signed parameters, e.g. user[login]). The server refuses a replayed signature,
  * so each body gets its own nonce: a counter from a random start, so that no
  * two bodies signed in the same second can collide.
  */
-export function sessionForms(app) {
+export function sessionForms(app, extra = {}) {
   let nonce = randomInt(1, 2 ** 40);
   return () => {
     nonce += 1;
@@ -25,6 +25,7 @@ export function sessionForms(app) {
       auth_key: app.auth_key,
       nonce: String(nonce),
       timestamp: String(Math.floor(Date.now() / 1000)),
+      ...extra,
     };
     return new URLSearchParams({ ...params, signature: sign(params, app.auth_secret) }).toString();
   };
