@@ -3,13 +3,13 @@ import type { Clock } from '../../core/clock.js';
 import { errors, fieldErrors } from '../../core/errors.js';
 import { hashSecret, objectId, randomToken } from '../../core/ids.js';
 import { signatureMessage } from '../../core/params.js';
-import { isUniqueViolation } from '../../storage/dialect.js';
 import type { Application, AppsService } from '../apps/service.js';
 import type { LoginCredentials, UsersService } from '../users/service.js';
 import type { UserRow } from '../users/store.js';
 import { formatSession } from './format.js';
 import type { ProviderParams, SignInProviders } from './providers/index.js';
 import type { SessionRow, SessionsStore } from './store.js';
+import { SessionWriter } from './writer.js';
 
 /** POST /session.json parameters, as strings, exactly as they arrived. */
 export interface SessionRequest {
@@ -52,6 +52,7 @@ export class SessionsService {
   private readonly unknown = new Map<string, number>();
   private readonly dirty = new Set<string>();
   private readonly ttlMs: number;
+  private readonly writer: SessionWriter;
 
   constructor(
     private readonly store: SessionsStore,
@@ -62,6 +63,7 @@ export class SessionsService {
     private readonly providers: SignInProviders,
   ) {
     this.ttlMs = ttlSeconds * 1000;
+    this.writer = new SessionWriter(store);
   }
 
   describe(session: LiveSession, token: string) {
@@ -96,7 +98,15 @@ export class SessionsService {
 
     const signature = p.signature.toLowerCase();
     if (!signatureMatches(params, signature, app.authSecret)) throw errors.unprocessable('Unexpected signature');
-    if (await this.store.signatureSeen(applicationId, signature)) throw errors.unprocessable('Unexpected signature');
+    // A replay is refused before any sign-in work. For an application session there is none, and
+    // the writer checks the database for the whole batch inside its transaction.
+    const signsIn = p.provider !== undefined || p.user !== undefined;
+    if (
+      this.writer.recentlySeen(applicationId, signature, now) ||
+      (signsIn && (await this.store.signatureSeen(applicationId, signature)))
+    ) {
+      throw errors.unprocessable('Unexpected signature');
+    }
 
     let userId: number | null = null;
     if (p.provider !== undefined) {
@@ -107,26 +117,21 @@ export class SessionsService {
 
     const token = randomToken();
     const tokenHash = hashSecret(token);
-    let row: SessionRow;
-    try {
-      row = await this.store.insertWithSignature(
-        {
-          public_id: objectId(now),
-          token_hash: tokenHash,
-          application_id: applicationId,
-          user_id: userId,
-          nonce,
-          ts: timestamp,
-          created_at: now,
-          updated_at: now,
-          last_used_at: now,
-        },
-        { signature, expires_at: timestamp * 1000 + TIMESTAMP_WINDOW_MS },
-      );
-    } catch (error) {
-      if (isUniqueViolation(error)) throw errors.unprocessable('Unexpected signature');
-      throw error;
-    }
+    const row = await this.writer.insert({
+      session: {
+        public_id: objectId(now),
+        token_hash: tokenHash,
+        application_id: applicationId,
+        user_id: userId,
+        nonce,
+        ts: timestamp,
+        created_at: now,
+        updated_at: now,
+        last_used_at: now,
+      },
+      signature: { signature, expires_at: timestamp * 1000 + TIMESTAMP_WINDOW_MS },
+    });
+    if (!row) throw errors.unprocessable('Unexpected signature');
     const session = this.remember(row, tokenHash, now);
     return { session: formatSession(row, token), expiresAt: this.expiresAt(session) };
   }
@@ -194,6 +199,7 @@ export class SessionsService {
 
   /** Writes batched last-use times. Called on a timer and at shutdown. */
   async flush(): Promise<void> {
+    await this.writer.idle();
     if (this.dirty.size === 0) return;
     const entries: Array<[string, number]> = [];
     for (const tokenHash of this.dirty) {
