@@ -19,6 +19,10 @@ export interface Config {
   bodyLimit: number;
   /** Idle lifetime of a session token, in seconds (QuickBlox: 2 hours). */
   sessionTtlSeconds: number;
+  /** Where blob bytes live: a local folder behind Switchboard's upload endpoint, or an S3-compatible bucket. */
+  blobStore: BlobStoreConfig;
+  /** How long a blob's upload form stays valid; a blob never completed by then is collected, in seconds. */
+  blobUploadTtlSeconds: number;
   /** Where social and phone sign-in tokens are verified (base URLs without a trailing slash). */
   providers: {
     facebookGraphUrl: string;
@@ -28,6 +32,19 @@ export interface Config {
     timeoutMs: number;
   };
 }
+
+export type BlobStoreConfig =
+  | { kind: 'local'; dir: string }
+  | {
+      kind: 's3';
+      bucket: string;
+      /** A custom endpoint (MinIO, Garage, s3rver...), or null for AWS itself. */
+      endpoint: string | null;
+      region: string;
+      forcePathStyle: boolean;
+      /** From AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; null leaves it to the SDK's default chain. */
+      credentials: { accessKeyId: string; secretAccessKey: string } | null;
+    };
 
 export class ConfigError extends Error {
   constructor(
@@ -84,6 +101,8 @@ export function loadConfig(env: Source = process.env, cwd = process.cwd()): Conf
     },
     bodyLimit: parseInteger('BODY_LIMIT', get('BODY_LIMIT') ?? String(1024 * 1024), 1024, 1024 * 1024 * 1024),
     sessionTtlSeconds: parseInteger('SESSION_TTL', get('SESSION_TTL') ?? '7200', 60, 30 * 24 * 3600),
+    blobStore: parseBlobStore(get('BLOB_STORE'), dataDir, cwd, get('AWS_ACCESS_KEY_ID'), get('AWS_SECRET_ACCESS_KEY')),
+    blobUploadTtlSeconds: parseInteger('BLOB_UPLOAD_TTL', get('BLOB_UPLOAD_TTL') ?? '3600', 60, 7 * 24 * 3600),
     providers: {
       facebookGraphUrl: parseHttpUrl('FACEBOOK_GRAPH_URL', get('FACEBOOK_GRAPH_URL') ?? 'https://graph.facebook.com'),
       twitterApiUrl: parseHttpUrl('TWITTER_API_URL', get('TWITTER_API_URL') ?? 'https://api.twitter.com'),
@@ -172,6 +191,51 @@ function parseDatabase(raw: string | undefined, dataDir: string, cwd: string): C
   }
   const path = raw.replace(/^(sqlite|file):\/\//, '');
   return { kind: 'sqlite', file: isAbsolute(path) ? path : resolve(cwd, path) };
+}
+
+/** A folder path (default: <SWITCHBOARD_DATA>/blobs), file://path, or s3://bucket?endpoint=&region=&force_path_style=1. */
+function parseBlobStore(
+  raw: string | undefined,
+  dataDir: string,
+  cwd: string,
+  accessKeyId: string | undefined,
+  secretAccessKey: string | undefined,
+): BlobStoreConfig {
+  if (!raw) return { kind: 'local', dir: join(dataDir, 'blobs') };
+  if (!raw.startsWith('s3://')) {
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) && !raw.startsWith('file://')) {
+      throw new ConfigError('BLOB_STORE', `must be a folder path or an s3://bucket URL (got "${raw}")`);
+    }
+    return { kind: 'local', dir: resolve(cwd, raw.replace(/^file:\/\//, '')) };
+  }
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError('BLOB_STORE', `is not a valid s3:// URL (got "${raw}")`);
+  }
+  const bucket = url.hostname;
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+    throw new ConfigError('BLOB_STORE', `must name a valid bucket: s3://bucket?region=... (got "${raw}")`);
+  }
+  const known = ['endpoint', 'region', 'force_path_style'];
+  for (const key of url.searchParams.keys()) {
+    if (!known.includes(key)) throw new ConfigError('BLOB_STORE', `has an unknown option "${key}" (known: ${known.join(', ')})`);
+  }
+  const endpoint = url.searchParams.get('endpoint');
+  if (endpoint !== null) parseHttpUrl('BLOB_STORE endpoint', endpoint);
+  const pathStyle = (url.searchParams.get('force_path_style') ?? '0').toLowerCase();
+  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
+    throw new ConfigError('AWS_SECRET_ACCESS_KEY', 'must be set together with AWS_ACCESS_KEY_ID');
+  }
+  return {
+    kind: 's3',
+    bucket,
+    endpoint: endpoint ? endpoint.replace(/\/+$/, '') : null,
+    region: url.searchParams.get('region') || 'us-east-1',
+    forcePathStyle: ['1', 'true', 'yes'].includes(pathStyle),
+    credentials: accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : null,
+  };
 }
 
 function parseTls(raw: string | undefined, cert: string | undefined, key: string | undefined, cwd: string) {
