@@ -98,6 +98,22 @@ program
     }),
   );
 
+program
+  .command('blob')
+  .description('content (blobs)')
+  .command('gc')
+  .description('delete expired uploads, blobs never completed and orphaned bytes; report what was reclaimed')
+  .option('--json', 'print the report as JSON')
+  .action((options: { json?: boolean }) =>
+    withServices(async (services) => {
+      const report = await services.content.collectGarbage();
+      if (options.json) return console.log(JSON.stringify(report));
+      console.log(
+        `expired blobs deleted: ${report.expired_blobs}\nobjects deleted: ${report.deleted_objects}\nbytes reclaimed: ${report.reclaimed_bytes}`,
+      );
+    }),
+  );
+
 const user = program.command('user').description('users');
 user
   .command('create')
@@ -201,6 +217,7 @@ async function withServices(task: (services: Services) => Promise<unknown>): Pro
   } catch (error) {
     fail(error);
   } finally {
+    await services.blobStore.close();
     await services.storage.close();
   }
 }

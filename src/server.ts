@@ -11,6 +11,8 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify';
+import { type BlobStore, createBlobStore, LocalBlobStore } from './adapters/blob-store/index.js';
+import { localUploadRoute } from './adapters/blob-store/upload-route.js';
 import { createMailer, type Mailer } from './adapters/mailer/index.js';
 import type { Config } from './config.js';
 import { registerAuth } from './core/auth.js';
@@ -23,6 +25,9 @@ import { AddressBookStore } from './modules/addressbook/store.js';
 import { appsRoutes } from './modules/apps/routes.js';
 import { AppsService } from './modules/apps/service.js';
 import { AppsStore } from './modules/apps/store.js';
+import { contentRoutes } from './modules/content/routes.js';
+import { ContentService } from './modules/content/service.js';
+import { ContentStore } from './modules/content/store.js';
 import { healthRoutes } from './modules/health/routes.js';
 import { SignInProviders } from './modules/sessions/providers/index.js';
 import { sessionsRoutes } from './modules/sessions/routes.js';
@@ -47,6 +52,8 @@ export interface Services {
   userTransfer: UserTransfer;
   sessions: SessionsService;
   addressBook: AddressBookService;
+  blobStore: BlobStore;
+  content: ContentService;
   mailer: Mailer;
   passwordReset: PasswordReset;
   emailConfirmation: EmailConfirmation;
@@ -76,6 +83,8 @@ export interface ServerOptions {
 }
 
 const CLEANUP_INTERVAL_MS = 60_000;
+/** Expired uploads and orphaned blob bytes are collected this often. */
+const BLOB_GC_INTERVAL_MS = 15 * 60_000;
 
 /** Opens storage, applies migrations and wires the services; the CLI uses this without HTTP. */
 export async function createServices(config: Config, clock: Clock = systemClock, log: ServiceLog = stderrLog): Promise<Services> {
@@ -100,7 +109,29 @@ export async function createServices(config: Config, clock: Clock = systemClock,
   const emailConfirmation = new EmailConfirmation(users, usersStore, apps, emailLinks, log);
   users.onLogin(emailConfirmation.checkLogin);
   const addressBook = new AddressBookService(new AddressBookStore(storage.db, storage.dialect), users, clock);
-  return { storage, apps, users, userTransfer, sessions, addressBook, mailer, passwordReset, emailConfirmation };
+  const blobStore = createBlobStore(config, clock);
+  const content = new ContentService(
+    new ContentStore(storage.db, storage.dialect),
+    blobStore,
+    apps,
+    users,
+    clock,
+    config.blobUploadTtlSeconds,
+    log,
+  );
+  return {
+    storage,
+    apps,
+    users,
+    userTransfer,
+    sessions,
+    addressBook,
+    mailer,
+    passwordReset,
+    emailConfirmation,
+    blobStore,
+    content,
+  };
 }
 
 /** The Fastify instance with every route; the caller decides when to listen(). */
@@ -206,6 +237,8 @@ export async function buildServer(config: Config, options: ServerOptions = {}): 
   usersRoutes(app, services.users, services.apps, services.emailConfirmation);
   emailRoutes(app, services.passwordReset, services.emailConfirmation);
   addressBookRoutes(app, services.addressBook);
+  contentRoutes(app, services.content, config.endpoints.api);
+  if (services.blobStore instanceof LocalBlobStore) localUploadRoute(app, services.blobStore);
   app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
   // Graceful shutdown: Fastify closes the connection of a request that arrives while closing, but a
@@ -228,11 +261,13 @@ export async function buildServer(config: Config, options: ServerOptions = {}): 
       timers.push(setInterval(() => task().catch((error) => app.log.error({ err: error }, `${label} failed`)), ms).unref());
     every(FLUSH_INTERVAL_MS, 'batched writes', flushBatches);
     every(CLEANUP_INTERVAL_MS, 'session cleanup', () => services.sessions.cleanup());
+    every(BLOB_GC_INTERVAL_MS, 'blob gc', () => services.content.collectGarbage());
   });
   app.addHook('onClose', async () => {
     for (const timer of timers) clearInterval(timer);
     await flushBatches().catch((error) => app.log.error({ err: error }, 'final batched writes failed'));
     await services.mailer.close();
+    await services.blobStore.close();
     await services.storage.close();
   });
   return app;

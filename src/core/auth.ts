@@ -27,6 +27,15 @@ declare module 'fastify' {
   interface FastifyRequest {
     auth: AuthContext | null;
   }
+  interface FastifyInstance {
+    /** Checks credentials as a route of this access would (QB-Token, else tokenFallback, or an API key); throws the 401/403. */
+    authenticate(
+      request: FastifyRequest,
+      reply: FastifyReply,
+      access: Exclude<Access, 'public'>,
+      tokenFallback?: string,
+    ): Promise<AuthContext>;
+  }
 }
 
 export interface CredentialResolver {
@@ -42,9 +51,18 @@ export function registerAuth(app: FastifyInstance, resolver: CredentialResolver)
     const access = request.routeOptions.config.access ?? defaultAccess(request.method);
     // Unknown routes answer 404 whatever the credentials.
     if (access === 'public' || request.is404) return;
+    await authenticate(request, reply, access);
+  });
 
+  /** The hook's check, for public routes that need a caller only sometimes (blob downloads, ?token=). */
+  async function authenticate(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    access: Exclude<Access, 'public'>,
+    tokenFallback?: string,
+  ): Promise<AuthContext> {
     const authorization = header(request, 'authorization');
-    const token = header(request, 'qb-token');
+    const token = header(request, 'qb-token') ?? (tokenFallback || undefined);
     let auth: AuthContext | null = null;
     if (authorization?.startsWith('ApiKey ')) {
       auth = await resolver.byApiKey(authorization.slice(7).trim(), header(request, 'on-behalf-of'));
@@ -60,7 +78,9 @@ export function registerAuth(app: FastifyInstance, resolver: CredentialResolver)
     if (access === 'user' && auth.via === 'token' && auth.userId === null) throw errors.needUser();
     request.auth = auth;
     bindCaller(request, { app: auth.applicationId, user: auth.userId ?? undefined });
-  });
+    return auth;
+  }
+  app.decorate('authenticate', authenticate);
 }
 
 /**

@@ -5,6 +5,7 @@ import { usersApi } from './migrations/0002-users-api.js';
 import { addressBook } from './migrations/0003-address-book.js';
 import { emailFlows } from './migrations/0004-email-flows.js';
 import { socialSignIn } from './migrations/0005-social-sign-in.js';
+import { content } from './migrations/0006-content.js';
 import type { Database } from './schema.js';
 
 /** Forward-only migrations, shared by both dialects, applied in name order. */
@@ -15,6 +16,7 @@ function migrations(dialect: DialectName): Record<string, Migration> {
     '0003-address-book': addressBook(dialect),
     '0004-email-flows': emailFlows(dialect),
     '0005-social-sign-in': socialSignIn(dialect),
+    '0006-content': content(dialect),
   };
 }
 

@@ -14,6 +14,7 @@ export interface Database {
   session_signatures: SessionSignatureTable;
   address_book_contacts: AddressBookContactTable;
   user_email_tokens: UserEmailTokenTable;
+  blobs: BlobTable;
 }
 
 export interface AccountTable {
@@ -123,4 +124,25 @@ export interface UserEmailTokenTable {
   created_at: number;
   expires_at: number;
   used_at: number | null;
+}
+
+/** A file of the Content API; its bytes live in the BlobStore under store_key (see migration 0006). */
+export interface BlobTable {
+  id: Generated<number>;
+  application_id: number;
+  user_id: number | null;
+  uid: string;
+  name: string;
+  content_type: string;
+  public: number;
+  tag_list: string | null;
+  size: number | null;
+  /** null until the first upload is completed, then 'complete'. */
+  blob_status: string | null;
+  store_key: string | null;
+  pending_key: string | null;
+  pending_expires_at: number | null;
+  created_at: number;
+  updated_at: number;
+  set_completed_at: number | null;
 }

@@ -137,6 +137,12 @@ describe.each(implementations)('BlobStore contract (%s)', (_name, start) => {
     for await (const object of h.store.list()) listed.push(object);
     expect(listed.find((o) => o.key === k)).toMatchObject({ key: k, size: 11 });
     expect(listed.every((o) => !o.key.startsWith('.'))).toBe(true);
+    const under = [];
+    for await (const object of h.store.list(k.split('/')[0])) under.push(object.key);
+    expect(under).toContain(k);
+    const elsewhere = [];
+    for await (const object of h.store.list('nothing-here')) elsewhere.push(object.key);
+    expect(elsewhere).toEqual([]);
 
     await h.store.delete(k);
     await h.store.delete(k);

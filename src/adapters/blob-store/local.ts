@@ -118,8 +118,9 @@ export class LocalBlobStore implements BlobStore {
     await rm(this.path(key), { force: true });
   }
 
-  async *list(): AsyncIterable<StoredObject> {
-    yield* this.walk('');
+  async *list(prefix = ''): AsyncIterable<StoredObject> {
+    if (prefix !== '') checkKey(prefix);
+    yield* this.walk(prefix);
   }
 
   async close(): Promise<void> {}

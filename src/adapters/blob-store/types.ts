@@ -61,8 +61,8 @@ export interface BlobStore {
   put(key: string, body: Readable, options: { contentType: string; maxBytes: number }): Promise<BlobStat>;
   /** Deletes an object; no error when it is already gone. */
   delete(key: string): Promise<void>;
-  /** Every object, for garbage collection. */
-  list(): AsyncIterable<StoredObject>;
+  /** Every object under a folder-like prefix (`a/b` lists `a/b/...`; none: all), for garbage collection. */
+  list(prefix?: string): AsyncIterable<StoredObject>;
   close(): Promise<void>;
 }
 

@@ -22,6 +22,12 @@ export interface AppSettings {
   require_email_confirmation: boolean;
   /** This application's wording of the users module's mails; what is not given keeps the default. */
   email_templates: EmailTemplateOverrides;
+  /** Largest blob a client may upload, in bytes (QuickBlox: 100 MB). */
+  blob_max_size: number;
+  /** Total bytes of the application's completed blobs, or null for no limit. */
+  blob_storage_limit: number | null;
+  /** Private blobs download only for their owner (default: for any session of the application, as QuickBlox). */
+  blob_private_owner_only: boolean;
 }
 
 export type EmailTemplateName = 'reset_password' | 'confirm_email';
@@ -41,7 +47,13 @@ export const DEFAULT_SETTINGS: AppSettings = {
   custom_identity_provider_url: null,
   require_email_confirmation: false,
   email_templates: {},
+  blob_max_size: 100 * 1024 * 1024,
+  blob_storage_limit: null,
+  blob_private_owner_only: false,
 };
+
+/** Settings that hold a byte count. */
+const BYTE_SETTINGS = new Set(['blob_max_size', 'blob_storage_limit']);
 
 export function parseSettings(json: string): AppSettings {
   let stored: unknown;
@@ -76,6 +88,11 @@ export function parseSettingValue(name: string, text: string): AppSettings[keyof
     return [...new Set(items)];
   }
   if (name === 'email_templates') return parseEmailTemplates(value === '' ? {} : parseJson(name, value));
+  if (BYTE_SETTINGS.has(name)) {
+    if (value === '' && current === null) return null;
+    if (!/^\d{1,15}$/.test(value) || Number(value) < 1) throw errors.validation(name, 'must be a whole number of bytes');
+    return Number(value);
+  }
   if (value === '') return null;
   if (name.endsWith('_url')) {
     let url: URL | null = null;

@@ -206,6 +206,11 @@ export class UsersService {
     return this.format(row);
   }
 
+  /** A deleted blob is nobody's avatar any more (the content module calls this). */
+  async clearBlob(applicationId: number, blobId: number): Promise<void> {
+    if ((await this.store.clearBlob(applicationId, blobId, this.clock.now())) > 0) this.counts.changed(applicationId);
+  }
+
   async exists(applicationId: number, id: number): Promise<boolean> {
     return (await this.store.byId(applicationId, id)) !== undefined;
   }

@@ -83,6 +83,17 @@ export class UsersStore {
     return Number(result.numDeletedRows) > 0;
   }
 
+  /** Users whose avatar is this blob lose it (the blob was deleted); index users_blob_id. */
+  async clearBlob(applicationId: number, blobId: number, now: number): Promise<number> {
+    const result = await this.db
+      .updateTable('users')
+      .set({ blob_id: null, updated_at: now })
+      .where('application_id', '=', applicationId)
+      .where('blob_id', '=', blobId)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
   byId(applicationId: number, id: number): Promise<UserRow | undefined> {
     return this.db
       .selectFrom('users')
