@@ -35,6 +35,8 @@ export interface LiveSession {
   lastUsedAt: number;
   /** When this node last read the row from the database. */
   checkedAt: number;
+  /** The last reply for this row and token: formatting its dates costs more than the rest of GET /session.json. */
+  formatted?: { row: SessionRow; token: string; body: ReturnType<typeof formatSession> };
 }
 
 /** A timestamp may be this far from the server's clock (QuickBlox: 60 minutes). */
@@ -67,7 +69,11 @@ export class SessionsService {
   }
 
   describe(session: LiveSession, token: string) {
-    return formatSession(session.row, token);
+    const cached = session.formatted;
+    if (cached && cached.row === session.row && cached.token === token) return cached.body;
+    const body = formatSession(session.row, token);
+    session.formatted = { row: session.row, token, body };
+    return body;
   }
 
   expiresAt(session: LiveSession): number {
