@@ -220,12 +220,15 @@ export async function buildServer(config: Config, options: ServerOptions = {}): 
   app.setErrorHandler(errorHandler);
   // Plugins that answer errors themselves write plain text (CORS: "Invalid Preflight Request");
   // clients need QuickBlox JSON. Pages served on purpose (HTML) are left alone.
-  app.addHook('onSend', async (_request, reply, payload) => {
-    if (reply.statusCode < 400 || !/^(text\/plain|$)/.test(String(reply.getHeader('content-type') ?? ''))) return payload;
-    if (payload !== undefined && payload !== null && typeof payload !== 'string') return payload;
+  // A callback hook, not an async one: it runs on every answer, and most pass through.
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (reply.statusCode < 400 || !/^(text\/plain|$)/.test(String(reply.getHeader('content-type') ?? ''))) {
+      return done(null, payload);
+    }
+    if (payload !== undefined && payload !== null && typeof payload !== 'string') return done(null, payload);
     const message = payload || STATUS_CODES[reply.statusCode] || 'Error';
     reply.header('content-type', 'application/json; charset=utf-8');
-    return JSON.stringify(baseError(reply.statusCode, message).body);
+    done(null, JSON.stringify(baseError(reply.statusCode, message).body));
   });
   app.setNotFoundHandler((_request, reply) => {
     reply.code(404).send({ errors: ['Not Found'] });

@@ -53,21 +53,30 @@ export async function registerBodyParsers(app: FastifyInstance): Promise<void> {
   await app.register(multipart, { limits: { fieldSize: 1024 * 1024, fields: 1000, parts: 1100 } });
 
   // Multipart bodies on ordinary routes are collected into the same shape as a form.
-  app.addHook('preValidation', async (request, reply) => {
-    if (request.isMultipart()) {
-      if (request.routeOptions.config.multipartStream) return;
-      try {
-        request.body = await collectMultipartFields(request);
-      } catch (error) {
+  // A callback hook, not an async one: it runs on every request, and most have no multipart body.
+  app.addHook('preValidation', (request, reply, done) => {
+    if (!request.isMultipart()) {
+      // No body at all carries no parameters, the same as an empty form.
+      request.body ??= {};
+      done();
+      return;
+    }
+    if (request.routeOptions.config.multipartStream) {
+      done();
+      return;
+    }
+    collectMultipartFields(request).then(
+      (body) => {
+        request.body = body;
+        done();
+      },
+      (error: Error) => {
         // The rest of the body was never read; closing is cheaper than draining it, and a
         // connection left half-read would stay busy until it times out.
         reply.header('connection', 'close');
-        throw error;
-      }
-      return;
-    }
-    // No body at all carries no parameters, the same as an empty form.
-    request.body ??= {};
+        done(error);
+      },
+    );
   });
 }
 
