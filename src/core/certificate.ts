@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import selfsigned from 'selfsigned';
 import { type Config, ConfigError, certificateHosts } from '../config.js';
 
 export interface TlsMaterial {
@@ -50,6 +49,8 @@ export async function generateCertificate(hosts: string[]): Promise<{ key: strin
   notAfter.setFullYear(notAfter.getFullYear() + 5);
   // A unique name: a client that trusts several of these would otherwise confuse them (same issuer name).
   const commonName = `Switchboard ${randomBytes(6).toString('hex')}`;
+  // Loaded only when a certificate is generated (once per data folder).
+  const { default: selfsigned } = await import('selfsigned');
   const pems = await selfsigned.generate([{ name: 'commonName', value: commonName }], {
     keyType: 'ec',
     curve: 'P-256',

@@ -1,8 +1,9 @@
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteAdapter, type SqliteDatabase, SqliteDialect, sql } from 'kysely';
-import pg from 'pg';
+import type PG from 'pg';
 import type { Config } from '../config.js';
 import type { DialectName } from './dialect.js';
 import type { Database } from './schema.js';
@@ -26,14 +27,19 @@ class SwitchboardSqliteDialect extends SqliteDialect {
   }
 }
 
+// Loaded only for PostgreSQL: on the embedded default the driver would be idle memory.
+const require = createRequire(import.meta.url);
+
 // PostgreSQL bigint (int8) arrives as a string by default; our ids and
 // millisecond times fit in a double.
-const pgTypes = {
-  getTypeParser(oid: number, format?: 'text' | 'binary') {
-    if (oid === 20) return (value: string) => Number(value);
-    return pg.types.getTypeParser(oid, format);
-  },
-};
+function pgTypes(pg: typeof PG) {
+  return {
+    getTypeParser(oid: number, format?: 'text' | 'binary') {
+      if (oid === 20) return (value: string) => Number(value);
+      return pg.types.getTypeParser(oid, format);
+    },
+  };
+}
 
 export function openStorage(database: Config['database']): Storage {
   if (database.kind === 'sqlite') {
@@ -46,7 +52,8 @@ export function openStorage(database: Config['database']): Storage {
     const db = new Kysely<Database>({ dialect: new SwitchboardSqliteDialect({ database: withStatementCache(connection) }) });
     return { db, dialect: 'sqlite', close: () => db.destroy() };
   }
-  const pool = new pg.Pool({ connectionString: database.url, max: 10, types: pgTypes });
+  const pg = require('pg') as typeof PG;
+  const pool = new pg.Pool({ connectionString: database.url, max: 10, types: pgTypes(pg) });
   // An idle client that loses its connection must not crash the process.
   pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });

@@ -1,5 +1,9 @@
-import { createTransport } from 'nodemailer';
+import { createRequire } from 'node:module';
+import type Nodemailer from 'nodemailer';
 import type { Mail, Mailer } from './types.js';
+
+// Loaded only when SMTP is configured: otherwise it would be idle memory.
+const require = createRequire(import.meta.url);
 
 /** Mail over SMTP (nodemailer), one connection per mail: our mails are few and far between. */
 export class SmtpMailer implements Mailer {
@@ -8,6 +12,7 @@ export class SmtpMailer implements Mailer {
 
   constructor(url: string, from: string) {
     // Bounded waits: a request that sends a mail should fail in seconds, not the library's minutes.
+    const { createTransport } = require('nodemailer') as typeof Nodemailer;
     this.transport = createTransport(
       { url, connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000 },
       { from },

@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, errors as jose, jwtVerify } from 'jose';
+import type * as Jose from 'jose';
 import type { Clock } from '../../../core/clock.js';
 import type { ProviderIdentity } from '../../users/service.js';
 import { failureReason, type ProviderContext, rejected, unavailable } from './http.js';
@@ -17,20 +17,21 @@ const CLOCK_SKEW_S = 60;
  */
 export class FirebaseVerifier {
   // One key set per process: jose caches the keys and refetches on an unknown key id.
-  private readonly keys: ReturnType<typeof createRemoteJWKSet>;
+  private keys: ReturnType<typeof Jose.createRemoteJWKSet> | undefined;
 
   constructor(
-    context: ProviderContext,
+    private readonly context: ProviderContext,
     private readonly clock: Clock,
-  ) {
-    this.keys = createRemoteJWKSet(new URL(context.firebaseJwksUrl), { timeoutDuration: context.timeoutMs });
-  }
+  ) {}
 
   async verify(projectId: string, idToken: string): Promise<ProviderIdentity> {
+    // jose is loaded on the first phone sign-in: most servers never need it.
+    const jose = await import('jose');
+    this.keys ??= jose.createRemoteJWKSet(new URL(this.context.firebaseJwksUrl), { timeoutDuration: this.context.timeoutMs });
     const now = this.clock.now();
     let claims: Record<string, unknown>;
     try {
-      const result = await jwtVerify(idToken, this.keys, {
+      const result = await jose.jwtVerify(idToken, this.keys, {
         algorithms: ['RS256'],
         audience: projectId,
         issuer: `https://securetoken.google.com/${projectId}`,
@@ -39,7 +40,7 @@ export class FirebaseVerifier {
       });
       claims = result.payload;
     } catch (error) {
-      throw verificationError(error);
+      throw verificationError(jose.errors, error);
     }
     const nowS = Math.floor(now / 1000);
     const { sub, iat, auth_time: authTime, phone_number: phone } = claims;
@@ -56,7 +57,7 @@ export class FirebaseVerifier {
 }
 
 /** Key-set trouble (Google unreachable, a bad key set) is 422; anything wrong with the token is 401. */
-function verificationError(error: unknown) {
+function verificationError(jose: typeof Jose.errors, error: unknown) {
   if (error instanceof jose.JWKSTimeout) return unavailable(LABEL, 'the signing keys timed out');
   if (error instanceof jose.JWKSInvalid) return unavailable(LABEL, 'the signing keys are not a valid key set');
   if (error instanceof jose.JWTExpired) return rejected(LABEL, 'the token has expired');

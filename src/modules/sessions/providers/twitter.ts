@@ -1,5 +1,4 @@
 import { createHmac } from 'node:crypto';
-import OAuth from 'oauth-1.0a';
 import type { Clock } from '../../../core/clock.js';
 import type { ProviderIdentity } from '../../users/service.js';
 import { field, type ProviderContext, rejected, requestJson, text, unavailable } from './http.js';
@@ -24,6 +23,8 @@ export async function verifyTwitter(
   tokenSecret: string,
 ): Promise<ProviderIdentity> {
   const url = `${context.twitterApiUrl}/1.1/account/verify_credentials.json?include_email=true&skip_status=true`;
+  // Loaded on the first Twitter sign-in: most servers never need it.
+  const { default: OAuth } = await import('oauth-1.0a');
   const oauth = new OAuth({
     consumer,
     signature_method: 'HMAC-SHA1',
