@@ -1,0 +1,201 @@
+// `node bench/content.js` (after `npm run build`): the Content API with the local store.
+//
+//   upload and download of a BENCH_BLOB_MB (100) MB file through the API
+//   (POST /blobs.json, the multipart form POST, complete, GET /blobs/{uid}),
+//   each as a ratio to copying the same file with the filesystem in the same
+//   run                                              goal >= 0.5x
+//   server RSS while uploading a BENCH_BIG_MB (1024) MB file
+//                                                   goal: grows < 64 MB
+// The server runs as a child pinned to core 0 (see bench/lib.js), plain HTTP.
+import { once } from 'node:events';
+import { createReadStream, createWriteStream, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFile, rm, stat } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import {
+  cleanup,
+  freePort,
+  HOST,
+  launch,
+  machine,
+  pinning,
+  positive,
+  ROOT,
+  revision,
+  round1,
+  rssMb,
+  run,
+  tempDirs,
+  waitFor,
+} from './lib.js';
+import { sessionForms } from './sign.js';
+
+const knobs = { blobMb: positive('BENCH_BLOB_MB', 100), bigMb: positive('BENCH_BIG_MB', 1024) };
+const outFile = resolve(ROOT, process.env.BENCH_OUT ?? 'bench/results/content-latest.json');
+const PASSWORD = 'bench-password-1';
+
+async function writeRandomFile(file, mb) {
+  const out = createWriteStream(file);
+  const chunk = Buffer.alloc(1024 * 1024);
+  for (let i = 0; i < mb; i++) {
+    chunk.fill(i % 251);
+    if (!out.write(chunk)) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
+}
+
+async function json(response, expected) {
+  const body = await response.json();
+  if (response.status !== expected) throw new Error(`${response.url} answered ${response.status}: ${JSON.stringify(body)}`);
+  return body;
+}
+
+/** Streams a multipart form (fields, then the file from disk) to the upload URL, as the SDK's form does. */
+async function postForm(params, file) {
+  const url = new URL(params);
+  const boundary = `----bench${Date.now()}`;
+  let head = '';
+  for (const [name, value] of url.searchParams) {
+    head += `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
+  }
+  head += `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="blob.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`;
+  const tail = `\r\n--${boundary}--\r\n`;
+  const size = (await stat(file)).size;
+  const req = request({
+    host: url.hostname,
+    port: url.port,
+    path: url.pathname,
+    method: 'POST',
+    headers: {
+      'content-type': `multipart/form-data; boundary=${boundary}`,
+      'content-length': String(Buffer.byteLength(head) + size + Buffer.byteLength(tail)),
+    },
+  });
+  const answered = new Promise((done, fail) => {
+    req.once('response', (res) => {
+      res.resume();
+      res.once('end', () => done(res.statusCode));
+    });
+    req.once('error', fail);
+  });
+  req.write(head);
+  await pipeline(createReadStream(file, { highWaterMark: 1024 * 1024 }), req, { end: false });
+  req.end(tail);
+  const status = await answered;
+  if (status !== 201) throw new Error(`upload answered ${status}`);
+}
+
+async function main() {
+  const pin = pinning();
+  const info = machine();
+  console.log(`Switchboard content benchmark: ${info.nproc} cores, ${info.cpu}, node ${info.node}`);
+  console.log(pin.note);
+  const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-bench-content-'));
+  tempDirs.push(dataDir);
+  const port = await freePort();
+  const env = { SWITCHBOARD_DATA: dataDir, TLS: 'off', LOG_LEVEL: 'warn', HOST, PORT: String(port) };
+  for (const name of ['DATABASE_URL', 'REDIS_URL', 'BLOB_STORE', 'SWITCHBOARD_CONFIG', 'SMTP_URL']) env[name] = '';
+  const cli = (...args) => run(process.execPath, [join(ROOT, 'bin/switchboard'), ...args], env);
+  const lastJson = (text) =>
+    JSON.parse(
+      text
+        .trim()
+        .split('\n')
+        .findLast((l) => l.startsWith('{')),
+    );
+  const app = lastJson(cli('app', 'create', '--name', 'content', '--json'));
+  cli('user', 'create', '--app', String(app.application_id), '--login', 'bench-owner', '--password', PASSWORD, '--json');
+  cli('app', 'settings', '--app', String(app.application_id), `blob_max_size=${(knobs.bigMb + 1) * 1024 * 1024}`);
+
+  const server = launch(pin, 0, [process.execPath, join(ROOT, 'dist/cli.js'), 'serve'], env, 'switchboard');
+  const url = `http://${HOST}:${port}`;
+  await waitFor(`${url}/health/ready`, server);
+  const session = await json(
+    await fetch(`${url}/session.json`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: sessionForms(app, { 'user[login]': 'bench-owner', 'user[password]': PASSWORD })(),
+    }),
+    201,
+  );
+  const headers = { 'QB-Token': session.session.token, 'Content-Type': 'application/x-www-form-urlencoded' };
+  const createBlob = async (name) =>
+    (await json(await fetch(`${url}/blobs.json`, { method: 'POST', headers, body: `blob[name]=${name}` }), 201)).blob;
+  const complete = async (id) => {
+    const response = await fetch(`${url}/blobs/${id}/complete.json`, { method: 'PUT', headers, body: 'size=0' });
+    await response.arrayBuffer();
+    if (response.status !== 200) throw new Error(`complete answered ${response.status}`);
+  };
+
+  const source = join(dataDir, 'source.bin');
+  await writeRandomFile(source, knobs.blobMb);
+  const seconds = (started) => Number(process.hrtime.bigint() - started) / 1e9;
+
+  // Filesystem copy of the same file, as the yardstick (a fresh target each time; copyFile may use reflinks where available).
+  let started = process.hrtime.bigint();
+  await pipeline(createReadStream(source), createWriteStream(join(dataDir, 'copy.bin')));
+  const copySeconds = seconds(started);
+  await rm(join(dataDir, 'copy.bin'));
+  started = process.hrtime.bigint();
+  await copyFile(source, join(dataDir, 'copy2.bin'));
+  const copyFileSeconds = seconds(started);
+  await rm(join(dataDir, 'copy2.bin'));
+
+  const blob = await createBlob('hundred.bin');
+  started = process.hrtime.bigint();
+  await postForm(blob.blob_object_access.params, source);
+  await complete(blob.id);
+  const uploadSeconds = seconds(started);
+
+  started = process.hrtime.bigint();
+  const download = await fetch(`${url}/blobs/${blob.uid}?token=${session.session.token}`);
+  await pipeline(download.body, createWriteStream(join(dataDir, 'downloaded.bin')));
+  const downloadSeconds = seconds(started);
+  if ((await stat(join(dataDir, 'downloaded.bin'))).size !== knobs.blobMb * 1024 * 1024) throw new Error('download size differs');
+
+  const big = join(dataDir, 'big.bin');
+  await writeRandomFile(big, knobs.bigMb);
+  const bigBlob = await createBlob('big.bin');
+  const rssBefore = rssMb(server.pid);
+  let rssPeak = rssBefore;
+  const sampler = setInterval(() => {
+    const now = rssMb(server.pid);
+    if (now !== null && now > rssPeak) rssPeak = now;
+  }, 50);
+  started = process.hrtime.bigint();
+  await postForm(bigBlob.blob_object_access.params, big);
+  await complete(bigBlob.id);
+  const bigSeconds = seconds(started);
+  clearInterval(sampler);
+
+  const mbps = (s, mb = knobs.blobMb) => round1(mb / s);
+  const results = {
+    revision: revision(),
+    machine: info,
+    pinning: pin.note,
+    blob_mb: knobs.blobMb,
+    fs_copy_stream_mb_s: mbps(copySeconds),
+    fs_copyfile_mb_s: mbps(copyFileSeconds),
+    upload_mb_s: mbps(uploadSeconds),
+    download_mb_s: mbps(downloadSeconds),
+    upload_ratio_to_stream_copy: Math.round((copySeconds / uploadSeconds) * 100) / 100,
+    download_ratio_to_stream_copy: Math.round((copySeconds / downloadSeconds) * 100) / 100,
+    big_upload_mb: knobs.bigMb,
+    big_upload_mb_s: mbps(bigSeconds, knobs.bigMb),
+    rss_before_mb: rssBefore,
+    rss_peak_mb: rssPeak,
+    rss_growth_mb: round1(rssPeak - rssBefore),
+  };
+  console.log(JSON.stringify(results, null, 2));
+  writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`);
+}
+
+main()
+  .catch((error) => {
+    console.error(error);
+    process.exitCode = 1;
+  })
+  .finally(cleanup);
