@@ -1,8 +1,10 @@
+import { createRequire } from 'node:module';
 import { type Readable, Transform } from 'node:stream';
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
-import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type * as ClientS3 from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type * as LibStorage from '@aws-sdk/lib-storage';
+import type * as PresignedPost from '@aws-sdk/s3-presigned-post';
+import type * as RequestPresigner from '@aws-sdk/s3-request-presigner';
 import type { BlobStoreConfig } from '../../config.js';
 import {
   type BlobStat,
@@ -17,6 +19,27 @@ import {
 
 type S3Config = Extract<BlobStoreConfig, { kind: 's3' }>;
 
+// The AWS SDK is a large load (about 15 MB resident): only a server configured for S3 pays for it.
+const require = createRequire(import.meta.url);
+function load() {
+  const s3 = require('@aws-sdk/client-s3') as typeof ClientS3;
+  return {
+    S3Client: s3.S3Client,
+    HeadObjectCommand: s3.HeadObjectCommand,
+    GetObjectCommand: s3.GetObjectCommand,
+    DeleteObjectCommand: s3.DeleteObjectCommand,
+    ListObjectsV2Command: s3.ListObjectsV2Command,
+    Upload: (require('@aws-sdk/lib-storage') as typeof LibStorage).Upload,
+    createPresignedPost: (require('@aws-sdk/s3-presigned-post') as typeof PresignedPost).createPresignedPost,
+    getSignedUrl: (require('@aws-sdk/s3-request-presigner') as typeof RequestPresigner).getSignedUrl,
+  };
+}
+let loaded: ReturnType<typeof load> | undefined;
+function sdk(): ReturnType<typeof load> {
+  loaded ??= load();
+  return loaded;
+}
+
 /** Any S3-compatible bucket: clients upload with presigned POST forms and download from presigned GET URLs. */
 export class S3BlobStore implements BlobStore {
   readonly kind = 's3';
@@ -25,7 +48,7 @@ export class S3BlobStore implements BlobStore {
 
   constructor(config: S3Config) {
     this.bucket = config.bucket;
-    this.client = new S3Client({
+    this.client = new (sdk().S3Client)({
       region: config.region,
       forcePathStyle: config.forcePathStyle,
       ...(config.endpoint ? { endpoint: config.endpoint } : {}),
@@ -38,7 +61,7 @@ export class S3BlobStore implements BlobStore {
 
   async createUpload(request: UploadRequest): Promise<UploadForm> {
     checkKey(request.key);
-    const { url, fields } = await createPresignedPost(this.client, {
+    const { url, fields } = await sdk().createPresignedPost(this.client, {
       Bucket: this.bucket,
       Key: request.key,
       Conditions: [
@@ -55,7 +78,7 @@ export class S3BlobStore implements BlobStore {
   async stat(key: string): Promise<BlobStat | null> {
     checkKey(key);
     try {
-      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      const head = await this.client.send(new (sdk().HeadObjectCommand)({ Bucket: this.bucket, Key: key }));
       return { size: head.ContentLength ?? 0, etag: head.ETag ?? `"${key}"` };
     } catch (error) {
       if (isMissing(error)) return null;
@@ -67,7 +90,11 @@ export class S3BlobStore implements BlobStore {
     checkKey(key);
     try {
       const object = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}) }),
+        new (sdk().GetObjectCommand)({
+          Bucket: this.bucket,
+          Key: key,
+          ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
+        }),
       );
       return object.Body as Readable;
     } catch (error) {
@@ -78,13 +105,13 @@ export class S3BlobStore implements BlobStore {
 
   async downloadUrl(key: string, options: DownloadOptions): Promise<string | null> {
     checkKey(key);
-    const command = new GetObjectCommand({
+    const command = new (sdk().GetObjectCommand)({
       Bucket: this.bucket,
       Key: key,
       ResponseContentType: options.contentType,
       ResponseContentDisposition: `inline; filename*=UTF-8''${encodeURIComponent(options.fileName)}`,
     });
-    return getSignedUrl(this.client, command, { expiresIn: options.expiresInSeconds });
+    return sdk().getSignedUrl(this.client, command, { expiresIn: options.expiresInSeconds });
   }
 
   async put(key: string, body: Readable, options: { contentType: string; maxBytes: number }): Promise<BlobStat> {
@@ -101,7 +128,7 @@ export class S3BlobStore implements BlobStore {
     );
     body.once('error', (error) => limited.destroy(error));
     // Multipart in 5 MB parts: memory stays bounded whatever the size; an aborted upload leaves no object.
-    const upload = new Upload({
+    const upload = new (sdk().Upload)({
       client: this.client,
       params: { Bucket: this.bucket, Key: key, Body: limited, ContentType: options.contentType },
       queueSize: 2,
@@ -114,7 +141,7 @@ export class S3BlobStore implements BlobStore {
 
   async delete(key: string): Promise<void> {
     checkKey(key);
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+    await this.client.send(new (sdk().DeleteObjectCommand)({ Bucket: this.bucket, Key: key }));
   }
 
   async *list(prefix = ''): AsyncIterable<StoredObject> {
@@ -122,7 +149,11 @@ export class S3BlobStore implements BlobStore {
     let token: string | undefined;
     do {
       const page = await this.client.send(
-        new ListObjectsV2Command({ Bucket: this.bucket, ContinuationToken: token, ...(prefix ? { Prefix: `${prefix}/` } : {}) }),
+        new (sdk().ListObjectsV2Command)({
+          Bucket: this.bucket,
+          ContinuationToken: token,
+          ...(prefix ? { Prefix: `${prefix}/` } : {}),
+        }),
       );
       for (const object of page.Contents ?? []) {
         if (object.Key) yield { key: object.Key, size: object.Size ?? 0, modifiedAt: object.LastModified?.getTime() ?? 0 };
