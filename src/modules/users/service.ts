@@ -4,10 +4,10 @@ import { errors, fieldErrors } from '../../core/errors.js';
 import { randomKey } from '../../core/ids.js';
 import { burnPasswordCheck, hashPassword, verifyPassword } from '../../core/passwords.js';
 import { isUniqueViolation } from '../../storage/dialect.js';
-import { CountCache } from './count-cache.js';
 import { parseFilters, parseOrder } from './filters.js';
 import { formatUser, type UserJson } from './format.js';
-import type { LookupColumn, Page, ProviderColumn, UserRow, UsersStore } from './store.js';
+import { RecentReads } from './recent-reads.js';
+import type { LookupColumn, Page, ProviderColumn, RecipientSelector, UserRow, UsersStore } from './store.js';
 import { EMAIL, LIMITS, readUserInput } from './validation.js';
 
 export interface LoginCredentials {
@@ -54,13 +54,13 @@ export class UsersService {
   private readonly lastRequest = new Map<number, number>();
   private readonly deletedListeners: DeletedListener[] = [];
   private readonly loginChecks: LoginCheck[] = [];
-  private readonly counts: CountCache;
+  private readonly recent: RecentReads;
 
   constructor(
     private readonly store: UsersStore,
     private readonly clock: Clock,
   ) {
-    this.counts = new CountCache(clock);
+    this.recent = new RecentReads(clock);
   }
 
   /** Lets other modules drop what they hold for a deleted user (sessions in memory). */
@@ -132,7 +132,7 @@ export class UsersService {
   async delete(applicationId: number, actor: Actor, id: number): Promise<void> {
     this.mustActFor(actor, id);
     if (!(await this.store.delete(applicationId, id))) throw errors.notFound();
-    this.counts.changed(applicationId);
+    this.recent.changed(applicationId);
     this.lastRequest.delete(id);
     for (const listener of this.deletedListeners) listener(applicationId, id);
   }
@@ -182,7 +182,7 @@ export class UsersService {
     for (let attempt = 1; ; attempt++) {
       try {
         const { row, created } = await this.store.findOrCreateBy(applicationId, column, identity.uid, values);
-        if (created) this.counts.changed(applicationId);
+        if (created) this.recent.changed(applicationId);
         return { user: row, created };
       } catch (error) {
         if (!isUniqueViolation(error) || attempt >= 4) throw error;
@@ -192,8 +192,9 @@ export class UsersService {
     }
   }
 
+  /** GET /users/{id}.json: the most frequent read, remembered for a few seconds (recent-reads.ts). */
   async get(applicationId: number, id: number): Promise<UserJson> {
-    const row = await this.store.byId(applicationId, id);
+    const row = await this.recent.get(applicationId, `user:${id}`, () => this.store.byId(applicationId, id));
     if (!row) throw errors.notFound();
     return this.format(row);
   }
@@ -208,11 +209,26 @@ export class UsersService {
 
   /** A deleted blob is nobody's avatar any more (the content module calls this). */
   async clearBlob(applicationId: number, blobId: number): Promise<void> {
-    if ((await this.store.clearBlob(applicationId, blobId, this.clock.now())) > 0) this.counts.changed(applicationId);
+    if ((await this.store.clearBlob(applicationId, blobId, this.clock.now())) > 0) this.recent.changed(applicationId);
   }
 
   async exists(applicationId: number, id: number): Promise<boolean> {
     return (await this.store.byId(applicationId, id)) !== undefined;
+  }
+
+  /** A page of the user ids a push event addresses, ascending after `afterId` (the push module streams them). */
+  recipientIds(applicationId: number, selector: RecipientSelector, afterId: number, limit: number): Promise<number[]> {
+    return this.store.recipientIds(applicationId, selector, afterId, limit);
+  }
+
+  /** Email addresses of these users (those that have one), for email notifications. */
+  async emailsOf(applicationId: number, ids: number[]): Promise<Map<number, string>> {
+    const out = new Map<number, string>();
+    for (const id of ids) {
+      const row = await this.store.byId(applicationId, id);
+      if (row?.email) out.set(id, row.email);
+    }
+    return out;
   }
 
   /** Users whose phone is one of these, by id; the address book's registered users. */
@@ -228,7 +244,7 @@ export class UsersService {
     const page = readPage(query);
     const [rows, total] = await Promise.all([
       this.store.listPage(applicationId, filters, order, page),
-      this.counts.get(applicationId, JSON.stringify(filters), () => this.store.count(applicationId, filters)),
+      this.recent.get(applicationId, `count:${JSON.stringify(filters)}`, () => this.store.count(applicationId, filters)),
     ]);
     return this.page(page, { rows, total });
   }
@@ -285,7 +301,7 @@ export class UsersService {
   private async write<T>(applicationId: number, task: () => Promise<T>): Promise<T> {
     try {
       const result = await task();
-      this.counts.changed(applicationId);
+      this.recent.changed(applicationId);
       return result;
     } catch (error) {
       if (!isUniqueViolation(error)) throw error;
