@@ -13,6 +13,15 @@ export type ProviderColumn = 'facebook_id' | 'twitter_id' | 'firebase_uid' | 'cu
 /** Columns a single user can be found by. */
 export type LookupColumn = 'login' | 'email' | 'phone' | 'facebook_id' | 'twitter_id' | 'twitter_digits_id' | 'external_user_id';
 
+/** Who a push event addresses (see UsersService.recipientIds). */
+export interface RecipientSelector {
+  userIds: number[];
+  externalIds: number[];
+  tagsAny: string[];
+  tagsAll: string[];
+  tagsExclude: string[];
+}
+
 export interface Page {
   offset: number;
   limit: number;
@@ -214,6 +223,31 @@ export class UsersStore {
       base.select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow(),
     ]);
     return { rows, total: Number(total.total) };
+  }
+
+  /**
+   * Ids of the users a push event addresses, ascending after `afterId`, at
+   * most `limit`: those named by id or external id (when any are named),
+   * narrowed by tags (any of, all of, none of).
+   */
+  async recipientIds(applicationId: number, selector: RecipientSelector, afterId: number, limit: number): Promise<number[]> {
+    const tagged = (tags: string[]) =>
+      this.db.selectFrom('users_tags').select('user_id').where('application_id', '=', applicationId).where('tag', 'in', tags);
+    let query = this.db.selectFrom('users').select('id').where('application_id', '=', applicationId).where('id', '>', afterId);
+    const { userIds, externalIds, tagsAny, tagsAll, tagsExclude } = selector;
+    if (userIds.length > 0 || externalIds.length > 0) {
+      query = query.where((eb) =>
+        eb.or([
+          ...(userIds.length > 0 ? [eb('id', 'in', userIds)] : []),
+          ...(externalIds.length > 0 ? [eb('external_user_id', 'in', externalIds)] : []),
+        ]),
+      );
+    }
+    if (tagsAny.length > 0) query = query.where('id', 'in', tagged(tagsAny));
+    for (const tag of tagsAll) query = query.where('id', 'in', tagged([tag]));
+    if (tagsExclude.length > 0) query = query.where('id', 'not in', tagged(tagsExclude));
+    const rows = await query.orderBy('id').limit(limit).execute();
+    return rows.map((row) => row.id);
   }
 
   /** Users with any of the tags. */
