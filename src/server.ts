@@ -29,6 +29,8 @@ import { contentRoutes } from './modules/content/routes.js';
 import { ContentService } from './modules/content/service.js';
 import { ContentStore } from './modules/content/store.js';
 import { healthRoutes } from './modules/health/routes.js';
+import { createPush, type Push } from './modules/push/index.js';
+import { pushRoutes } from './modules/push/routes.js';
 import { SignInProviders } from './modules/sessions/providers/index.js';
 import { sessionsRoutes } from './modules/sessions/routes.js';
 import { FLUSH_INTERVAL_MS, SessionsService } from './modules/sessions/service.js';
@@ -54,6 +56,7 @@ export interface Services {
   addressBook: AddressBookService;
   blobStore: BlobStore;
   content: ContentService;
+  push: Push;
   mailer: Mailer;
   passwordReset: PasswordReset;
   emailConfirmation: EmailConfirmation;
@@ -119,6 +122,7 @@ export async function createServices(config: Config, clock: Clock = systemClock,
     config.blobUploadTtlSeconds,
     log,
   );
+  const push = createPush(storage, users, clock);
   return {
     storage,
     apps,
@@ -131,6 +135,7 @@ export async function createServices(config: Config, clock: Clock = systemClock,
     emailConfirmation,
     blobStore,
     content,
+    push,
   };
 }
 
@@ -241,6 +246,7 @@ export async function buildServer(config: Config, options: ServerOptions = {}): 
   emailRoutes(app, services.passwordReset, services.emailConfirmation);
   addressBookRoutes(app, services.addressBook);
   contentRoutes(app, services.content, config.endpoints.api);
+  pushRoutes(app, services.push.subscriptions, services.push.events);
   if (services.blobStore instanceof LocalBlobStore) localUploadRoute(app, services.blobStore);
   app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
@@ -269,6 +275,7 @@ export async function buildServer(config: Config, options: ServerOptions = {}): 
   app.addHook('onClose', async () => {
     for (const timer of timers) clearInterval(timer);
     await flushBatches().catch((error) => app.log.error({ err: error }, 'final batched writes failed'));
+    await services.push.close();
     await services.mailer.close();
     await services.blobStore.close();
     await services.storage.close();

@@ -15,6 +15,10 @@ export interface Database {
   address_book_contacts: AddressBookContactTable;
   user_email_tokens: UserEmailTokenTable;
   blobs: BlobTable;
+  push_subscriptions: PushSubscriptionTable;
+  push_events: PushEventTable;
+  push_event_runs: PushEventRunTable;
+  push_credentials: PushCredentialTable;
 }
 
 export interface AccountTable {
@@ -145,4 +149,61 @@ export interface BlobTable {
   created_at: number;
   updated_at: number;
   set_completed_at: number | null;
+}
+
+/** A device subscribed to pushes (or an address to mails) for a user; see migration 0008. */
+export interface PushSubscriptionTable {
+  id: Generated<number>;
+  application_id: number;
+  user_id: number;
+  channel: string;
+  platform: string;
+  udid: string;
+  environment: string;
+  bundle_identifier: string;
+  token: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A push or email event, its schedule and its delivery counters. */
+export interface PushEventTable {
+  id: Generated<number>;
+  application_id: number;
+  user_id: number | null;
+  notification_type: string;
+  push_type: string | null;
+  environment: string;
+  event_type: string;
+  message: string;
+  name: string | null;
+  active: number;
+  date: number | null;
+  end_date: number | null;
+  period: number | null;
+  occured_count: number;
+  recipients: string;
+  next_run_at: number | null;
+  sent_count: number;
+  failed_count: number;
+  removed_count: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/** One claimed occurrence of an event; its primary key is the lease. */
+export interface PushEventRunTable {
+  event_id: number;
+  occurrence: number;
+  claimed_by: string;
+  claimed_at: number;
+  finished_at: number | null;
+}
+
+/** Gateway credentials of an application, encrypted. */
+export interface PushCredentialTable {
+  application_id: number;
+  service: string;
+  secret: string;
+  updated_at: number;
 }

@@ -1,0 +1,218 @@
+import type { Insertable, Kysely, Selectable, Updateable } from 'kysely';
+import { type DialectName, isUniqueViolation } from '../../storage/dialect.js';
+import type { Database, PushEventTable, PushSubscriptionTable } from '../../storage/schema.js';
+
+export type SubscriptionRow = Selectable<PushSubscriptionTable>;
+export type EventRow = Selectable<PushEventTable>;
+export type NewEventRow = Insertable<PushEventTable>;
+export type EventChanges = Updateable<PushEventTable>;
+
+/** The push module's SQL: subscriptions, events, claimed occurrences and credentials. */
+export class PushStore {
+  constructor(
+    private readonly db: Kysely<Database>,
+    readonly dialect: DialectName,
+  ) {}
+
+  /** Subscribes a device; the same device, channel and bundle replaces the old row (whoever held it). */
+  upsertSubscriptions(rows: Array<Insertable<PushSubscriptionTable>>): Promise<void> {
+    return this.db.transaction().execute(async (trx) => {
+      for (const row of rows) {
+        await trx
+          .deleteFrom('push_subscriptions')
+          .where('application_id', '=', row.application_id)
+          .where('udid', '=', row.udid)
+          .where('channel', '=', row.channel)
+          .where('bundle_identifier', '=', row.bundle_identifier ?? '')
+          .execute();
+        await trx.insertInto('push_subscriptions').values(row).execute();
+      }
+    });
+  }
+
+  subscriptionsOf(applicationId: number, userId: number): Promise<SubscriptionRow[]> {
+    return this.db
+      .selectFrom('push_subscriptions')
+      .selectAll()
+      .where('application_id', '=', applicationId)
+      .where('user_id', '=', userId)
+      .orderBy('id')
+      .execute();
+  }
+
+  async deleteSubscription(applicationId: number, userId: number | null, id: number): Promise<boolean> {
+    let query = this.db.deleteFrom('push_subscriptions').where('application_id', '=', applicationId).where('id', '=', id);
+    if (userId !== null) query = query.where('user_id', '=', userId);
+    const result = await query.executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  /** A dead token: the subscription goes, unless it was replaced by a new token meanwhile. */
+  async removeDeadSubscription(id: number, token: string): Promise<void> {
+    await this.db.deleteFrom('push_subscriptions').where('id', '=', id).where('token', '=', token).execute();
+  }
+
+  /** The subscriptions of these users on these channels (email ignores the environment). */
+  subscriptionsFor(
+    applicationId: number,
+    userIds: number[],
+    channels: string[],
+    environment: string,
+  ): Promise<SubscriptionRow[]> {
+    if (userIds.length === 0 || channels.length === 0) return Promise.resolve([]);
+    return this.db
+      .selectFrom('push_subscriptions')
+      .selectAll()
+      .where('application_id', '=', applicationId)
+      .where('user_id', 'in', userIds)
+      .where('channel', 'in', channels)
+      .where((eb) => eb.or([eb('environment', '=', environment), eb('channel', '=', 'email')]))
+      .orderBy('id')
+      .execute();
+  }
+
+  async insertEvent(row: NewEventRow): Promise<EventRow> {
+    return this.db.insertInto('push_events').values(row).returningAll().executeTakeFirstOrThrow();
+  }
+
+  event(applicationId: number, id: number): Promise<EventRow | undefined> {
+    return this.db
+      .selectFrom('push_events')
+      .selectAll()
+      .where('application_id', '=', applicationId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+  }
+
+  eventById(id: number): Promise<EventRow | undefined> {
+    return this.db.selectFrom('push_events').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async listEvents(applicationId: number, userId: number | null, offset: number, limit: number) {
+    let base = this.db.selectFrom('push_events').where('application_id', '=', applicationId);
+    if (userId !== null) base = base.where('user_id', '=', userId);
+    const [rows, total] = await Promise.all([
+      base.selectAll().orderBy('id', 'desc').offset(offset).limit(limit).execute(),
+      base.select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow(),
+    ]);
+    return { rows, total: Number(total.total) };
+  }
+
+  async updateEvent(applicationId: number, id: number, changes: EventChanges): Promise<EventRow | undefined> {
+    return this.db
+      .updateTable('push_events')
+      .set(changes)
+      .where('application_id', '=', applicationId)
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirst();
+  }
+
+  async deleteEvent(applicationId: number, id: number): Promise<boolean> {
+    const result = await this.db
+      .deleteFrom('push_events')
+      .where('application_id', '=', applicationId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  /** Events whose next occurrence is due, oldest first. */
+  dueEvents(now: number, limit: number): Promise<EventRow[]> {
+    return this.db
+      .selectFrom('push_events')
+      .selectAll()
+      .where('active', '=', 1)
+      .where('next_run_at', '<=', now)
+      .orderBy('next_run_at')
+      .limit(limit)
+      .execute();
+  }
+
+  /**
+   * Claims the occurrence due at `dueAt`: inserts its run row (the lease) and
+   * moves the event to its next occurrence, in one transaction. Returns
+   * false when another node claimed it first.
+   */
+  async claim(event: EventRow, dueAt: number, next: number | null, node: string, now: number): Promise<boolean> {
+    try {
+      return await this.db.transaction().execute(async (trx) => {
+        const occurrence = event.occured_count + 1;
+        await trx
+          .insertInto('push_event_runs')
+          .values({ event_id: event.id, occurrence, claimed_by: node, claimed_at: now, finished_at: null })
+          .execute();
+        const moved = await trx
+          .updateTable('push_events')
+          .set({ occured_count: occurrence, next_run_at: next, active: next === null ? 0 : 1, updated_at: now })
+          .where('id', '=', event.id)
+          .where('next_run_at', '=', dueAt)
+          .where('occured_count', '=', event.occured_count)
+          .executeTakeFirst();
+        // Changed meanwhile (updated, claimed elsewhere): roll the run row back.
+        if (Number(moved.numUpdatedRows) !== 1) throw new LostClaim();
+        return true;
+      });
+    } catch (error) {
+      if (error instanceof LostClaim || isUniqueViolation(error)) return false;
+      throw error;
+    }
+  }
+
+  async finishRun(eventId: number, occurrence: number, now: number): Promise<void> {
+    await this.db
+      .updateTable('push_event_runs')
+      .set({ finished_at: now })
+      .where('event_id', '=', eventId)
+      .where('occurrence', '=', occurrence)
+      .execute();
+  }
+
+  async addCounts(eventId: number, counts: { sent: number; failed: number; removed: number }): Promise<void> {
+    if (counts.sent + counts.failed + counts.removed === 0) return;
+    await this.db
+      .updateTable('push_events')
+      .set((eb) => ({
+        sent_count: eb('sent_count', '+', counts.sent),
+        failed_count: eb('failed_count', '+', counts.failed),
+        removed_count: eb('removed_count', '+', counts.removed),
+      }))
+      .where('id', '=', eventId)
+      .execute();
+  }
+
+  async credential(applicationId: number, service: string): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('push_credentials')
+      .select('secret')
+      .where('application_id', '=', applicationId)
+      .where('service', '=', service)
+      .executeTakeFirst();
+    return row?.secret;
+  }
+
+  async saveCredential(applicationId: number, service: string, secret: string, now: number): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .deleteFrom('push_credentials')
+        .where('application_id', '=', applicationId)
+        .where('service', '=', service)
+        .execute();
+      await trx
+        .insertInto('push_credentials')
+        .values({ application_id: applicationId, service, secret, updated_at: now })
+        .execute();
+    });
+  }
+
+  async deleteCredential(applicationId: number, service: string): Promise<boolean> {
+    const result = await this.db
+      .deleteFrom('push_credentials')
+      .where('application_id', '=', applicationId)
+      .where('service', '=', service)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+}
+
+class LostClaim extends Error {}

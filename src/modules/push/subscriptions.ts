@@ -1,0 +1,47 @@
+import type { Clock } from '../../core/clock.js';
+import { errors } from '../../core/errors.js';
+import { formatSubscription } from './format.js';
+import type { PushStore } from './store.js';
+import { readSubscription } from './validation.js';
+
+type SubscriptionJson = ReturnType<typeof formatSubscription>;
+
+/** Devices (and addresses) users subscribe to pushes with. */
+export class SubscriptionsService {
+  constructor(
+    private readonly store: PushStore,
+    private readonly clock: Clock,
+  ) {}
+
+  /** POST /subscriptions.json: answers all the user's subscriptions, as QuickBlox does. */
+  async create(applicationId: number, userId: number | null, params: Record<string, unknown>): Promise<SubscriptionJson[]> {
+    if (userId === null) throw errors.needUser();
+    const input = readSubscription(params);
+    const now = this.clock.now();
+    await this.store.upsertSubscriptions(
+      input.channels.map((channel) => ({
+        application_id: applicationId,
+        user_id: userId,
+        channel,
+        platform: input.platform,
+        udid: input.udid,
+        environment: input.environment,
+        bundle_identifier: input.bundleIdentifier,
+        token: input.token,
+        created_at: now,
+        updated_at: now,
+      })),
+    );
+    return this.list(applicationId, userId);
+  }
+
+  async list(applicationId: number, userId: number | null): Promise<SubscriptionJson[]> {
+    if (userId === null) throw errors.needUser();
+    return (await this.store.subscriptionsOf(applicationId, userId)).map(formatSubscription);
+  }
+
+  /** Users delete their own; an API key without a user any of the application's. */
+  async delete(applicationId: number, userId: number | null, id: number): Promise<void> {
+    if (!(await this.store.deleteSubscription(applicationId, userId, id))) throw errors.notFound();
+  }
+}
