@@ -31,6 +31,16 @@ export interface Config {
     /** Longest wait for one outbound verification request, in milliseconds. */
     timeoutMs: number;
   };
+  /** Push delivery: gateway base URLs and the key that encrypts per-application push credentials. */
+  push: {
+    /** 32 bytes from PUSH_CREDENTIALS_KEY (64 hex characters or base64), or null: credentials cannot be stored. */
+    credentialsKey: Buffer | null;
+    apnsProductionUrl: string;
+    apnsDevelopmentUrl: string;
+    fcmUrl: string;
+    /** Overrides every service account's token_uri, or null. */
+    fcmTokenUrl: string | null;
+  };
 }
 
 export type BlobStoreConfig =
@@ -113,7 +123,25 @@ export function loadConfig(env: Source = process.env, cwd = process.cwd()): Conf
       ),
       timeoutMs: parseInteger('PROVIDER_TIMEOUT_MS', get('PROVIDER_TIMEOUT_MS') ?? '10000', 100, 120_000),
     },
+    push: {
+      credentialsKey: parseKey('PUSH_CREDENTIALS_KEY', get('PUSH_CREDENTIALS_KEY')),
+      apnsProductionUrl: parseHttpUrl('APNS_PRODUCTION_URL', get('APNS_PRODUCTION_URL') ?? 'https://api.push.apple.com'),
+      apnsDevelopmentUrl: parseHttpUrl(
+        'APNS_DEVELOPMENT_URL',
+        get('APNS_DEVELOPMENT_URL') ?? 'https://api.sandbox.push.apple.com',
+      ),
+      fcmUrl: parseHttpUrl('FCM_URL', get('FCM_URL') ?? 'https://fcm.googleapis.com'),
+      fcmTokenUrl: get('FCM_TOKEN_URL') ? parseHttpUrl('FCM_TOKEN_URL', get('FCM_TOKEN_URL') as string, 'exact') : null,
+    },
   };
+}
+
+/** A 256-bit key as 64 hex characters or base64; the value is a secret, so errors never show it. */
+function parseKey(setting: string, raw: string | undefined): Buffer | null {
+  if (raw === undefined) return null;
+  const key = /^[0-9a-f]{64}$/i.test(raw) ? Buffer.from(raw, 'hex') : Buffer.from(raw, 'base64');
+  if (key.length !== 32) throw new ConfigError(setting, 'must be 32 bytes: 64 hex characters or base64 (openssl rand -hex 32)');
+  return key;
 }
 
 /** Names the certificate gets when Switchboard generates its own. */

@@ -1,0 +1,99 @@
+import { importPKCS8, SignJWT } from 'jose';
+import type { DeliveryResult, FcmCredentials, FcmNotification, PushGateway } from './types.js';
+
+const SCOPE = 'https://www.googleapis.com/auth/firebase.messaging';
+const DEFAULT_TOKEN_URI = 'https://oauth2.googleapis.com/token';
+const TIMEOUT_MS = 10_000;
+
+/** FCM HTTP v1 with a service-account OAuth token (JWT bearer grant), cached until shortly before it expires. */
+export class FcmGateway implements PushGateway<FcmNotification> {
+  readonly channel = 'fcm';
+  private readonly tokens = new Map<string, { token: string; expiresAt: number }>();
+
+  constructor(
+    private readonly apiUrl: string,
+    /** Overrides the service account's token_uri (tests, proxies). */
+    private readonly tokenUrl: string | null,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async send(n: FcmNotification): Promise<DeliveryResult> {
+    let response: Response;
+    try {
+      const token = await this.accessToken(n.credentials);
+      response = await fetch(`${this.apiUrl}/v1/projects/${encodeURIComponent(n.credentials.projectId)}/messages:send`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          message: {
+            token: n.token,
+            data: n.data,
+            android: { priority: 'high', ...(n.collapseKey ? { collapse_key: n.collapseKey } : {}) },
+          },
+        }),
+        signal: AbortSignal.timeout(TIMEOUT_MS),
+      });
+    } catch (error) {
+      if (error instanceof TokenRefused) return { outcome: 'failed', reason: error.message };
+      return { outcome: 'retry', reason: `FCM unreachable: ${(error as Error).message}` };
+    }
+    const text = await response.text().catch(() => '');
+    if (response.ok) return { outcome: 'sent' };
+    const code = errorCode(text);
+    if (code === 'UNREGISTERED' || response.status === 404) return { outcome: 'dead', reason: code || 'UNREGISTERED' };
+    if (response.status === 401) {
+      this.tokens.delete(n.credentials.clientEmail);
+      return { outcome: 'retry', reason: 'access token refused' };
+    }
+    if (response.status === 429 || response.status >= 500) {
+      const seconds = Number(response.headers.get('retry-after'));
+      return {
+        outcome: 'retry',
+        reason: code || `HTTP ${response.status}`,
+        ...(seconds > 0 ? { retryAfterMs: seconds * 1000 } : {}),
+      };
+    }
+    return { outcome: 'failed', reason: code || `HTTP ${response.status}` };
+  }
+
+  async close(): Promise<void> {}
+
+  private async accessToken(credentials: FcmCredentials): Promise<string> {
+    const cached = this.tokens.get(credentials.clientEmail);
+    const now = this.now();
+    if (cached && cached.expiresAt - 60_000 > now) return cached.token;
+    const audience = this.tokenUrl ?? credentials.tokenUri ?? DEFAULT_TOKEN_URI;
+    const issuedAt = Math.floor(now / 1000);
+    const assertion = await new SignJWT({ scope: SCOPE })
+      .setProtectedHeader({ alg: 'RS256', typ: 'JWT' })
+      .setIssuer(credentials.clientEmail)
+      .setAudience(audience)
+      .setIssuedAt(issuedAt)
+      .setExpirationTime(issuedAt + 3600)
+      .sign(await importPKCS8(credentials.privateKey, 'RS256'));
+    const response = await fetch(audience, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion }).toString(),
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
+    const body = (await response.json().catch(() => ({}))) as { access_token?: string; expires_in?: number };
+    if (response.status >= 400 && response.status < 500)
+      throw new TokenRefused(`token endpoint refused: HTTP ${response.status}`);
+    if (!response.ok || !body.access_token) throw new Error(`token endpoint answered HTTP ${response.status}`);
+    this.tokens.set(credentials.clientEmail, { token: body.access_token, expiresAt: now + (body.expires_in ?? 3600) * 1000 });
+    return body.access_token;
+  }
+}
+
+class TokenRefused extends Error {}
+
+/** The FcmError code in an FCM v1 error body (details[].errorCode), else its status. */
+function errorCode(text: string): string {
+  try {
+    const error = (JSON.parse(text) as { error?: { status?: string; details?: Array<{ errorCode?: string }> } }).error;
+    return error?.details?.find((d) => d.errorCode)?.errorCode ?? error?.status ?? '';
+  } catch {
+    return '';
+  }
+}
