@@ -196,7 +196,13 @@ export async function buildServer(config: Config, options: ServerOptions = {}): 
     byToken: async (token) => {
       const session = await services.sessions.resolve(token);
       if (!session) return null;
-      const auth = { applicationId: session.row.application_id, userId: session.row.user_id, via: 'token' as const, token };
+      const auth = {
+        applicationId: session.row.application_id,
+        userId: session.row.user_id,
+        via: 'token' as const,
+        token,
+        session,
+      };
       if (auth.userId !== null) services.users.touch(auth.userId);
       return { auth, expiresAt: services.sessions.expiresAt(session) };
     },

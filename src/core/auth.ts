@@ -10,6 +10,8 @@ export interface AuthContext {
   via: 'token' | 'apikey';
   /** The raw QB-Token, when the caller sent one. */
   token?: string;
+  /** What the token resolved to, kept for the sessions module so it does not resolve it twice (opaque here). */
+  session?: unknown;
 }
 
 /**

@@ -52,7 +52,10 @@ const LoginBody = Type.Object(
 export function sessionsRoutes(app: FastifyInstance, sessions: SessionsService): void {
   /** The live session of a request that came with a token (API keys have none). */
   async function current(request: FastifyRequest): Promise<LiveSession> {
-    const token = authOf(request).token;
+    const auth = authOf(request);
+    // The auth hook resolved it already for this request.
+    if (auth.session) return auth.session as LiveSession;
+    const token = auth.token;
     const session = token ? await sessions.resolve(token) : null;
     if (!session) throw errors.noSession();
     return session;

@@ -35,8 +35,8 @@ export interface LiveSession {
   lastUsedAt: number;
   /** When this node last read the row from the database. */
   checkedAt: number;
-  /** The last reply for this row and token: formatting its dates costs more than the rest of GET /session.json. */
-  formatted?: { row: SessionRow; token: string; body: ReturnType<typeof formatSession> };
+  /** This row's reply without the token: formatting its dates costs more than the rest of GET /session.json. */
+  formatted?: { row: SessionRow; body: ReturnType<typeof formatSession> };
 }
 
 /** A timestamp may be this far from the server's clock (QuickBlox: 60 minutes). */
@@ -69,11 +69,9 @@ export class SessionsService {
   }
 
   describe(session: LiveSession, token: string) {
-    const cached = session.formatted;
-    if (cached && cached.row === session.row && cached.token === token) return cached.body;
-    const body = formatSession(session.row, token);
-    session.formatted = { row: session.row, token, body };
-    return body;
+    // The token is not kept with it: only its hash stays in memory.
+    if (session.formatted?.row !== session.row) session.formatted = { row: session.row, body: formatSession(session.row, '') };
+    return { ...session.formatted.body, token };
   }
 
   expiresAt(session: LiveSession): number {
