@@ -29,7 +29,7 @@ import { contentRoutes } from './modules/content/routes.js';
 import { ContentService } from './modules/content/service.js';
 import { ContentStore } from './modules/content/store.js';
 import { healthRoutes } from './modules/health/routes.js';
-import { createPush, type Push } from './modules/push/index.js';
+import { createPush, PUSH_TICK_MS, type Push } from './modules/push/index.js';
 import { pushRoutes } from './modules/push/routes.js';
 import { SignInProviders } from './modules/sessions/providers/index.js';
 import { sessionsRoutes } from './modules/sessions/routes.js';
@@ -122,7 +122,7 @@ export async function createServices(config: Config, clock: Clock = systemClock,
     config.blobUploadTtlSeconds,
     log,
   );
-  const push = createPush(storage, users, clock);
+  const push = createPush(storage, users, mailer, config, clock, log);
   return {
     storage,
     apps,
@@ -277,6 +277,7 @@ export async function buildServer(config: Config, options: ServerOptions = {}): 
     every(FLUSH_INTERVAL_MS, 'batched writes', flushBatches);
     every(CLEANUP_INTERVAL_MS, 'session cleanup', () => services.sessions.cleanup());
     every(BLOB_GC_INTERVAL_MS, 'blob gc', () => services.content.collectGarbage());
+    every(PUSH_TICK_MS, 'push scheduler', () => services.push.scheduler.tick());
   });
   app.addHook('onClose', async () => {
     for (const timer of timers) clearInterval(timer);

@@ -1,7 +1,13 @@
+import type { Mailer } from '../../adapters/mailer/types.js';
+import { createPushGateways } from '../../adapters/push/index.js';
+import type { Config } from '../../config.js';
 import type { Clock } from '../../core/clock.js';
 import type { Storage } from '../../storage/db.js';
 import type { UsersService } from '../users/service.js';
+import { PushCredentials } from './credentials.js';
+import { Delivery } from './delivery.js';
 import { EventsService } from './events.js';
+import { PushScheduler } from './scheduler.js';
 import { PushStore } from './store.js';
 import { SubscriptionsService } from './subscriptions.js';
 
@@ -9,12 +15,41 @@ import { SubscriptionsService } from './subscriptions.js';
 export interface Push {
   subscriptions: SubscriptionsService;
   events: EventsService;
+  credentials: PushCredentials;
+  scheduler: PushScheduler;
   close(): Promise<void>;
 }
 
-export function createPush(storage: Storage, users: UsersService, clock: Clock): Push {
+export interface PushLog {
+  warn(object: object, message: string): void;
+  error(object: object, message: string): void;
+}
+
+/** How often each node looks for due events. */
+export const PUSH_TICK_MS = 1000;
+
+export function createPush(
+  storage: Storage,
+  users: UsersService,
+  mailer: Mailer,
+  config: Pick<Config, 'push'>,
+  clock: Clock,
+  log: PushLog,
+): Push {
   const store = new PushStore(storage.db, storage.dialect);
+  const gateways = createPushGateways(config, mailer, () => clock.now());
+  const credentials = new PushCredentials(store, config.push.credentialsKey, clock);
+  const scheduler = new PushScheduler(store, new Delivery(store, users, credentials, gateways, log), clock, log);
   const subscriptions = new SubscriptionsService(store, clock);
-  const events = new EventsService(store, users, clock);
-  return { subscriptions, events, close: async () => {} };
+  const events = new EventsService(store, users, clock, () => scheduler.wake());
+  return {
+    subscriptions,
+    events,
+    credentials,
+    scheduler,
+    async close() {
+      await scheduler.idle();
+      await gateways.close();
+    },
+  };
 }

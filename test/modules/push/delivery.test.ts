@@ -1,0 +1,233 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Credentials } from '../../../src/modules/apps/service.js';
+import { type ApnsStandIn, type FcmStandIn, startApns, startFcm } from '../../helpers/push-gateways.js';
+import { dialects, startServer, type TestServer } from '../../helpers/server.js';
+import { sessionForm } from '../../helpers/signature.js';
+
+const KEY = 'ab'.repeat(32);
+let serial = 0;
+const apnsToken = () => (++serial).toString(16).padStart(64, '0');
+
+describe.each(dialects)('push delivery to loopback APNs and FCM (%s)', (dialect) => {
+  let server: TestServer;
+  let apns: ApnsStandIn;
+  let fcm: FcmStandIn;
+  let app: Credentials;
+  let token: string;
+  let alice: number;
+
+  const env = () => ({
+    APNS_PRODUCTION_URL: apns.url,
+    APNS_DEVELOPMENT_URL: apns.url,
+    FCM_URL: fcm.url,
+    FCM_TOKEN_URL: fcm.tokenUrl,
+    PUSH_CREDENTIALS_KEY: KEY,
+  });
+
+  async function subscribe(userId: number, channel: string, deviceToken: string, udid = `udid-${++serial}`) {
+    await server.app.services.push.subscriptions.create(app.application_id, userId, {
+      notification_channel: channel,
+      device: { platform: channel === 'gcm' ? 'android' : 'ios', udid },
+      push_token: {
+        environment: 'development',
+        client_identification_sequence: deviceToken,
+        bundle_identifier: 'com.example.chat',
+      },
+    });
+  }
+  const createEvent = (event: Record<string, unknown>) =>
+    server.request('POST', '/events.json', {
+      headers: { 'QB-Token': token },
+      json: { event: { notification_type: 'push', environment: 'development', ...event } },
+    });
+  const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64');
+
+  beforeAll(async () => {
+    apns = await startApns();
+    fcm = await startFcm();
+    server = await startServer(dialect, { env: env() });
+    app = await server.createApplication();
+    const push = server.app.services.push;
+    await push.credentials.setApns(app.application_id, {
+      kind: 'token',
+      keyId: apns.keyId,
+      teamId: apns.teamId,
+      privateKey: apns.privateKey,
+    });
+    await push.credentials.setFcm(app.application_id, JSON.stringify(fcm.serviceAccount));
+    alice = (await server.createUser(app.application_id, 'alice', 'password-1')).id;
+    const form = sessionForm(app, server.clock.now(), { 'user[login]': 'alice', 'user[password]': 'password-1' });
+    token = (await server.request('POST', '/session.json', { form })).json.session.token;
+  });
+  afterAll(async () => {
+    await server?.close();
+    await apns?.close();
+    await fcm?.close();
+  });
+
+  it('stores credentials encrypted', async () => {
+    const rows = await server.app.services.storage.db.selectFrom('push_credentials').selectAll().execute();
+    expect(rows.map((r) => r.service).sort()).toEqual(['apns', 'fcm']);
+    for (const row of rows) {
+      expect(row.secret.startsWith('v1:')).toBe(true);
+      expect(row.secret).not.toContain('PRIVATE KEY');
+      expect(Buffer.from(row.secret.slice(3), 'base64').toString('latin1')).not.toContain('PRIVATE KEY');
+    }
+  });
+
+  it('delivers a universal push to APNs and FCM, a VoIP push where asked, and counts deliveries', async () => {
+    const users = server.app.services.users;
+    const bob = (await users.create(app.application_id, { login: 'bob', password: 'password-1', tag_list: 'vip' })).id;
+    const carol = (await users.create(app.application_id, { login: 'carol', password: 'password-1', tag_list: 'vip' })).id;
+    const bobApns = apnsToken();
+    const bobVoip = apnsToken();
+    const carolApns = apnsToken();
+    await subscribe(bob, 'apns', bobApns);
+    await subscribe(bob, 'apns_voip', bobVoip);
+    await subscribe(carol, 'apns', carolApns);
+    await subscribe(carol, 'gcm', 'carol-fcm');
+    const message = { message: 'Hi from Bob', ios_badge: 5, ios_sound: 'ping.wav', ios_voip: 1, user_id: '234' };
+    const event = await server.app.services.push.events.create(
+      { applicationId: app.application_id, userId: null },
+      { notification_type: 'push', environment: 'development', user: { tags: { any: 'vip' } }, message: b64(message) },
+    );
+    await server.app.services.push.scheduler.idle();
+    const voip = apns.pushes.find((p) => p.token === bobVoip);
+    expect(voip?.headers).toMatchObject({
+      'apns-topic': 'com.example.chat.voip',
+      'apns-push-type': 'voip',
+      'apns-collapse-id': `event${event.id}`,
+    });
+    expect(apns.pushes.find((p) => p.token === bobApns)).toBeUndefined();
+    const carolPush = apns.pushes.find((p) => p.token === carolApns);
+    expect(carolPush?.headers['apns-topic']).toBe('com.example.chat');
+    expect(carolPush?.body).toEqual({ aps: { alert: { body: 'Hi from Bob' }, badge: 5, sound: 'ping.wav' }, user_id: '234' });
+    const android = fcm.pushes.find((p) => p.token === 'carol-fcm');
+    expect(android?.body.message.data).toEqual({ message: 'Hi from Bob', user_id: '234' });
+    expect(android?.body.message.android.collapse_key).toBe(`event${event.id}`);
+    const status = await server.app.services.push.events.status({ applicationId: app.application_id, userId: null }, event.id);
+    expect(status.event).toMatchObject({ sent_count: 3, failed_count: 0, removed_count: 0, active: false, occured_count: 1 });
+  });
+
+  it('passes platform payloads through, removes dead tokens, retries transient failures', async () => {
+    const users = server.app.services.users;
+    const dave = (await users.create(app.application_id, { login: 'dave', password: 'password-1' })).id;
+    const dead = apnsToken();
+    const flaky = apnsToken();
+    await subscribe(dave, 'apns', dead);
+    await subscribe(dave, 'apns', flaky);
+    apns.behave(dead, 'dead');
+    apns.behave(flaky, 'transient-once');
+    const payload = { aps: { alert: 'You got mail', badge: 9 }, acme: 42 };
+    const created = await createEvent({ push_type: 'apns', user: { ids: `${dave}` }, message: `payload=${b64(payload)}` });
+    expect(created.status).toBe(200);
+    await server.app.services.push.scheduler.idle();
+    expect(apns.pushes.filter((p) => p.token === flaky).map((p) => p.body)).toEqual([payload]);
+    const status = await server.app.services.push.events.status(
+      { applicationId: app.application_id, userId: null },
+      created.json.event.id,
+    );
+    expect(status.event).toMatchObject({ sent_count: 1, removed_count: 1 });
+    const left = await server.app.services.push.subscriptions.list(app.application_id, dave);
+    expect(left).toHaveLength(1);
+
+    await subscribe(dave, 'gcm', 'dave-fcm');
+    const gcm = await createEvent({
+      push_type: 'gcm',
+      user: { ids: `${dave}` },
+      message: 'data.message=SStsb3ZlK00lMjZNJTI3cyUyMStFc3BlY2lhbGx5K3JlZCtvbmUlMjE=',
+    });
+    expect(gcm.status).toBe(200);
+    await server.app.services.push.scheduler.idle();
+    expect(fcm.pushes.find((p) => p.token === 'dave-fcm')?.body.message.data).toEqual({
+      message: "I love M&M's! Especially red one!",
+    });
+  });
+
+  it('sends fixed_date and period_date events when due, each occurrence once, honouring end_date', async () => {
+    const erin = (await server.app.services.users.create(app.application_id, { login: 'erin', password: 'password-1' })).id;
+    await subscribe(erin, 'gcm', 'erin-fcm');
+    const caller = { applicationId: app.application_id, userId: null };
+    const events = server.app.services.push.events;
+    const scheduler = server.app.services.push.scheduler;
+    const now = Math.floor(server.clock.now() / 1000);
+    const received = () => fcm.pushes.filter((p) => p.token === 'erin-fcm').map((p) => p.body.message.data.message);
+    await events.create(caller, {
+      notification_type: 'push',
+      push_type: 'gcm',
+      environment: 'development',
+      event_type: 'fixed_date',
+      date: now + 3600,
+      user: { ids: `${erin}` },
+      message: b64('fixed'),
+    });
+    const periodic = await events.create(caller, {
+      notification_type: 'push',
+      push_type: 'gcm',
+      environment: 'development',
+      event_type: 'period_date',
+      date: now + 60,
+      period: 86400,
+      end_date: now + 60 + 2 * 86400,
+      user: { ids: `${erin}` },
+      message: b64('daily'),
+    });
+    await scheduler.tick();
+    expect(received()).toEqual([]);
+    server.clock.advance(3601_000);
+    await scheduler.tick();
+    await scheduler.tick();
+    expect(received().sort()).toEqual(['daily', 'fixed']);
+    for (let day = 1; day <= 3; day++) {
+      server.clock.advance(86400_000);
+      await scheduler.tick();
+    }
+    expect(received().filter((m) => m === 'daily')).toHaveLength(3);
+    expect(received().filter((m) => m === 'fixed')).toHaveLength(1);
+    const final = await events.get(caller, periodic.id);
+    expect(final).toMatchObject({ occured_count: 3, active: false });
+  });
+
+  it.runIf(dialect === 'postgres')(
+    'two servers on one PostgreSQL share the schedule: every occurrence exactly once',
+    async () => {
+      const second = await startServer('postgres', {
+        env: { ...env(), DATABASE_URL: (server.config.database as { url: string }).url },
+      });
+      try {
+        const frank = (await server.app.services.users.create(app.application_id, { login: 'frank', password: 'password-1' })).id;
+        await subscribe(frank, 'gcm', 'frank-fcm');
+        second.clock.set(server.clock.now());
+        const now = Math.floor(server.clock.now() / 1000);
+        const caller = { applicationId: app.application_id, userId: null };
+        for (let i = 0; i < 10; i++) {
+          await server.app.services.push.events.create(caller, {
+            notification_type: 'push',
+            push_type: 'gcm',
+            environment: 'development',
+            event_type: 'period_date',
+            date: now + 10,
+            period: 86400,
+            user: { ids: `${frank}` },
+            message: b64(`race-${i}`),
+          });
+        }
+        for (let day = 0; day < 3; day++) {
+          server.clock.advance(day === 0 ? 11_000 : 86400_000);
+          second.clock.set(server.clock.now());
+          await Promise.all([
+            server.app.services.push.scheduler.tick(),
+            second.app.services.push.scheduler.tick(),
+            second.app.services.push.scheduler.tick(),
+          ]);
+          await Promise.all([server.app.services.push.scheduler.idle(), second.app.services.push.scheduler.idle()]);
+        }
+        const got = fcm.pushes.filter((p) => p.token === 'frank-fcm').map((p) => p.body.message.data.message);
+        expect(got).toHaveLength(30);
+        for (let i = 0; i < 10; i++) expect(got.filter((m) => m === `race-${i}`)).toHaveLength(3);
+      } finally {
+        await second.app.close();
+      }
+    },
+  );
+});
