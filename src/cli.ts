@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { createReadStream, createWriteStream, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Command, InvalidArgumentError } from 'commander';
 import { type Config, ConfigError, loadConfig } from './config.js';
@@ -196,6 +196,74 @@ class Progress {
     if (process.stderr.isTTY) process.stderr.write('\n');
   }
 }
+
+const push = program.command('push').description('push notifications');
+push
+  .command('credentials')
+  .description("set an application's APNs and FCM credentials (stored encrypted under PUSH_CREDENTIALS_KEY)")
+  .requiredOption('--app <n>', 'application id', positiveInteger)
+  .option('--apns-key <file>', 'APNs .p8 signing key (token auth)')
+  .option('--apns-key-id <id>', 'its 10-character key id')
+  .option('--apns-team-id <id>', 'the 10-character Apple team id')
+  .option('--apns-cert <file>', 'APNs client certificate PEM (certificate auth, instead of a .p8 key)')
+  .option('--apns-cert-key <file>', 'the certificate private key PEM')
+  .option('--apns-topic <bundle>', 'bundle id used when a subscription names none')
+  .option('--fcm-service-account <file>', 'Google service-account JSON for FCM HTTP v1')
+  .option('--remove <service>', 'forget the credentials of apns or fcm')
+  .action(
+    (options: {
+      app: number;
+      apnsKey?: string;
+      apnsKeyId?: string;
+      apnsTeamId?: string;
+      apnsCert?: string;
+      apnsCertKey?: string;
+      apnsTopic?: string;
+      fcmServiceAccount?: string;
+      remove?: string;
+    }) =>
+      withServices(async (services) => {
+        await services.apps.requireApplication(options.app);
+        const credentials = services.push.credentials;
+        const topic = options.apnsTopic ? { topic: options.apnsTopic } : {};
+        const read = (file: string) => readFileSync(file, 'utf8');
+        if (options.remove) {
+          if (options.remove !== 'apns' && options.remove !== 'fcm') throw errors.validation('remove', 'must be apns or fcm');
+          console.log(
+            (await credentials.remove(options.app, options.remove)) ? `${options.remove} credentials removed` : 'none were set',
+          );
+          return;
+        }
+        if (options.apnsKey) {
+          if (!options.apnsKeyId || !options.apnsTeamId)
+            throw errors.validation('apns-key', 'needs --apns-key-id and --apns-team-id');
+          await credentials.setApns(options.app, {
+            kind: 'token',
+            keyId: options.apnsKeyId,
+            teamId: options.apnsTeamId,
+            privateKey: read(options.apnsKey),
+            ...topic,
+          });
+          console.log('APNs token-auth credentials saved');
+        } else if (options.apnsCert) {
+          if (!options.apnsCertKey) throw errors.validation('apns-cert', 'needs --apns-cert-key');
+          await credentials.setApns(options.app, {
+            kind: 'certificate',
+            cert: read(options.apnsCert),
+            key: read(options.apnsCertKey),
+            ...topic,
+          });
+          console.log('APNs certificate credentials saved');
+        }
+        if (options.fcmServiceAccount) {
+          await credentials.setFcm(options.app, read(options.fcmServiceAccount));
+          console.log('FCM service account saved');
+        }
+        if (!options.apnsKey && !options.apnsCert && !options.fcmServiceAccount) {
+          throw errors.validation('credentials', 'give --apns-key, --apns-cert, --fcm-service-account or --remove');
+        }
+      }),
+  );
 
 function positiveInteger(value: string): number {
   if (!/^\d{1,15}$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('must be a positive integer');

@@ -14,7 +14,6 @@ describe.each(dialects)('push delivery to loopback APNs and FCM (%s)', (dialect)
   let fcm: FcmStandIn;
   let app: Credentials;
   let token: string;
-  let alice: number;
 
   const env = () => ({
     APNS_PRODUCTION_URL: apns.url,
@@ -55,7 +54,7 @@ describe.each(dialects)('push delivery to loopback APNs and FCM (%s)', (dialect)
       privateKey: apns.privateKey,
     });
     await push.credentials.setFcm(app.application_id, JSON.stringify(fcm.serviceAccount));
-    alice = (await server.createUser(app.application_id, 'alice', 'password-1')).id;
+    await server.createUser(app.application_id, 'alice', 'password-1');
     const form = sessionForm(app, server.clock.now(), { 'user[login]': 'alice', 'user[password]': 'password-1' });
     token = (await server.request('POST', '/session.json', { form })).json.session.token;
   });
