@@ -114,6 +114,112 @@ program
     }),
   );
 
+const dataClass = program.command('class').description('custom-object classes (records live in a table per class)');
+const fieldHelp = 'name:Type[:indexed]; Type is Integer, Float, Boolean, String, Array, File, Location or Date';
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+dataClass
+  .command('create')
+  .description('create a class')
+  .requiredOption('--app <n>', 'application id', positiveInteger)
+  .requiredOption('--name <name>', 'class name')
+  .option('--field <spec>', `a field, repeatable: ${fieldHelp}`, collect, [])
+  .option('--permissions <json>', 'class permissions, e.g. {"read":{"access":"owner","use_class":true}}')
+  .option('--json', 'print as JSON')
+  .action((options: { app: number; name: string; field: string[]; permissions?: string; json?: boolean }) =>
+    withServices(async (services) => {
+      await services.apps.requireApplication(options.app);
+      const created = await services.classes.create(options.app, {
+        name: options.name,
+        fields: options.field,
+        permissions: jsonOption('--permissions', options.permissions),
+      });
+      printClass(created, options.json);
+    }),
+  );
+dataClass
+  .command('list')
+  .description('list the classes of an application')
+  .requiredOption('--app <n>', 'application id', positiveInteger)
+  .option('--json', 'print as JSON')
+  .action((options: { app: number; json?: boolean }) =>
+    withServices(async (services) => {
+      const list = await services.classes.list(options.app);
+      if (options.json) return console.log(JSON.stringify(list));
+      for (const c of list)
+        console.log(`${c.name}\t${c.fields.map((f) => `${f.name}:${f.type}${f.indexed ? ':indexed' : ''}`).join(' ')}`);
+    }),
+  );
+dataClass
+  .command('show')
+  .description('show a class: fields and permissions')
+  .requiredOption('--app <n>', 'application id', positiveInteger)
+  .requiredOption('--name <name>', 'class name')
+  .action((options: { app: number; name: string }) =>
+    withServices(async (services) => printClass(await services.classes.show(options.app, options.name), true)),
+  );
+dataClass
+  .command('update')
+  .description('add or remove fields (records keep their other values), change indexes or permissions')
+  .requiredOption('--app <n>', 'application id', positiveInteger)
+  .requiredOption('--name <name>', 'class name')
+  .option('--field <spec>', `add a field, repeatable: ${fieldHelp}`, collect, [])
+  .option('--remove-field <name>', 'remove a field and its values, repeatable', collect, [])
+  .option('--index <name>', 'index a field, repeatable', collect, [])
+  .option('--unindex <name>', 'drop the index of a field, repeatable', collect, [])
+  .option('--permissions <json>', 'class permissions to change, e.g. {"update":{"access":"open"}}')
+  .option('--json', 'print as JSON')
+  .action(
+    (options: {
+      app: number;
+      name: string;
+      field: string[];
+      removeField: string[];
+      index: string[];
+      unindex: string[];
+      permissions?: string;
+      json?: boolean;
+    }) =>
+      withServices(async (services) => {
+        const updated = await services.classes.update(options.app, options.name, {
+          add_fields: options.field,
+          remove_fields: options.removeField,
+          index: options.index,
+          unindex: options.unindex,
+          permissions: jsonOption('--permissions', options.permissions),
+        });
+        printClass(updated, options.json);
+      }),
+  );
+dataClass
+  .command('delete')
+  .description('delete a class with all its records and their files')
+  .requiredOption('--app <n>', 'application id', positiveInteger)
+  .requiredOption('--name <name>', 'class name')
+  .action((options: { app: number; name: string }) =>
+    withServices(async (services) => {
+      await services.records.deleteClass(options.app, options.name);
+      console.log(`class ${options.name} deleted`);
+    }),
+  );
+
+function jsonOption(name: string, value: string | undefined): unknown {
+  if (value === undefined) return undefined;
+  try {
+    return JSON.parse(value);
+  } catch {
+    throw errors.validation(name, 'is not JSON');
+  }
+}
+
+function printClass(c: { name: string; fields: Array<{ name: string; type: string; indexed: boolean }> }, json?: boolean): void {
+  if (json) {
+    console.log(JSON.stringify(c, null, 2));
+    return;
+  }
+  console.log(`class ${c.name}`);
+  for (const f of c.fields) console.log(`  ${f.name}\t${f.type}${f.indexed ? '\tindexed' : ''}`);
+}
+
 const user = program.command('user').description('users');
 user
   .command('create')

@@ -28,6 +28,11 @@ import { AppsStore } from './modules/apps/store.js';
 import { contentRoutes } from './modules/content/routes.js';
 import { ContentService } from './modules/content/service.js';
 import { ContentStore } from './modules/content/store.js';
+import { ClassesService } from './modules/data/classes.js';
+import { ClassesStore } from './modules/data/classes-store.js';
+import { RecordsService } from './modules/data/records.js';
+import { RecordsStore } from './modules/data/records-store.js';
+import { dataRoutes } from './modules/data/routes.js';
 import { healthRoutes } from './modules/health/routes.js';
 import { createPush, PUSH_TICK_MS, type Push } from './modules/push/index.js';
 import { pushRoutes } from './modules/push/routes.js';
@@ -56,6 +61,8 @@ export interface Services {
   addressBook: AddressBookService;
   blobStore: BlobStore;
   content: ContentService;
+  classes: ClassesService;
+  records: RecordsService;
   push: Push;
   mailer: Mailer;
   passwordReset: PasswordReset;
@@ -123,9 +130,13 @@ export async function createServices(config: Config, clock: Clock = systemClock,
     log,
   );
   const push = createPush(storage, users, mailer, config, clock, log);
+  const classes = new ClassesService(new ClassesStore(storage.db), clock);
+  const records = new RecordsService(classes, new RecordsStore(storage.db, storage.dialect), users, blobStore, clock, log);
   return {
     storage,
     apps,
+    classes,
+    records,
     users,
     userTransfer,
     sessions,
@@ -252,6 +263,7 @@ export async function buildServer(config: Config, options: ServerOptions = {}): 
   emailRoutes(app, services.passwordReset, services.emailConfirmation);
   addressBookRoutes(app, services.addressBook);
   contentRoutes(app, services.content, config.endpoints.api);
+  dataRoutes(app, services.records, services.classes);
   pushRoutes(app, services.push.subscriptions, services.push.events);
   if (services.blobStore instanceof LocalBlobStore) localUploadRoute(app, services.blobStore);
   app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger());

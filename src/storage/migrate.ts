@@ -6,6 +6,7 @@ import { addressBook } from './migrations/0003-address-book.js';
 import { emailFlows } from './migrations/0004-email-flows.js';
 import { socialSignIn } from './migrations/0005-social-sign-in.js';
 import { content } from './migrations/0006-content.js';
+import { customObjects } from './migrations/0007-custom-objects.js';
 import { push } from './migrations/0008-push.js';
 import type { Database } from './schema.js';
 
@@ -18,6 +19,7 @@ function migrations(dialect: DialectName): Record<string, Migration> {
     '0004-email-flows': emailFlows(dialect),
     '0005-social-sign-in': socialSignIn(dialect),
     '0006-content': content(dialect),
+    '0007-custom-objects': customObjects(dialect),
     '0008-push': push(dialect),
   };
 }

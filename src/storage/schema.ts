@@ -19,6 +19,7 @@ export interface Database {
   push_events: PushEventTable;
   push_event_runs: PushEventRunTable;
   push_credentials: PushCredentialTable;
+  data_classes: DataClassTable;
 }
 
 export interface AccountTable {
@@ -205,5 +206,18 @@ export interface PushCredentialTable {
   application_id: number;
   service: string;
   secret: string;
+  updated_at: number;
+}
+
+/** A custom-object class; its records live in the table `co_<id>`. */
+export interface DataClassTable {
+  id: Generated<number>;
+  application_id: number;
+  name: string;
+  /** JSON array of {name, type, indexed}. */
+  fields: string;
+  /** JSON object of class permissions per action. */
+  permissions: string;
+  created_at: number;
   updated_at: number;
 }
