@@ -31,7 +31,9 @@ function migrations(dialect: DialectName): Record<string, Migration> {
  */
 export async function migrateToLatest(db: Kysely<Database>, dialect: DialectName): Promise<string[]> {
   const provider: MigrationProvider = { getMigrations: async () => migrations(dialect) };
-  const migrator = new Migrator({ db, provider });
+  // Modules land independently, so a database may have run a later-numbered
+  // migration before an earlier one existed; each migration stands alone.
+  const migrator = new Migrator({ db, provider, allowUnorderedMigrations: true });
   for (let attempt = 1; ; attempt++) {
     const { error, results } = await migrator.migrateToLatest();
     if (!error) return (results ?? []).map((r) => r.migrationName);
