@@ -54,18 +54,19 @@ export class ClassesStore {
   }
 
   /** The catalogue row and its table with indexes, in one transaction. */
-  async create(
-    applicationId: number,
-    name: string,
-    fields: FieldDef[],
-    permissions: string,
-    now: number,
-  ): Promise<ClassRow> {
+  async create(applicationId: number, name: string, fields: FieldDef[], permissions: string, now: number): Promise<ClassRow> {
     try {
       return await this.db.transaction().execute(async (trx) => {
         const row = await trx
           .insertInto('data_classes')
-          .values({ application_id: applicationId, name, fields: JSON.stringify(fields), permissions, created_at: now, updated_at: now })
+          .values({
+            application_id: applicationId,
+            name,
+            fields: JSON.stringify(fields),
+            permissions,
+            created_at: now,
+            updated_at: now,
+          })
           .returningAll()
           .executeTakeFirstOrThrow();
         const table = tableOf(row.id);
@@ -139,10 +140,5 @@ export class ClassesStore {
 
 function createFieldIndex(trx: Kysely<Database>, table: string, field: FieldDef) {
   const columns = columnsOf(field);
-  return trx.schema
-    .createIndex(`${table}_${columns[0]}`)
-    .ifNotExists()
-    .on(table)
-    .columns(columns)
-    .execute();
+  return trx.schema.createIndex(`${table}_${columns[0]}`).ifNotExists().on(table).columns(columns).execute();
 }

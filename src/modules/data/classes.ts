@@ -178,7 +178,7 @@ function className(value: unknown): string {
 function names(param: string, value: unknown): string[] {
   if (value === undefined || value === null || value === '') return [];
   const list = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',') : null;
-  if (!list || !list.every((v) => typeof v === 'string')) throw errors.validation(param, 'must be a list of field names');
+  if (!list?.every((v) => typeof v === 'string')) throw errors.validation(param, 'must be a list of field names');
   return (list as string[]).map((v) => v.trim());
 }
 

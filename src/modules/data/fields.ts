@@ -111,13 +111,18 @@ export function typedScalar(type: FieldType | 'Id', name: string, value: unknown
   const bad = (what: string) => errors.validation(name, `"${String(value).slice(0, 64)}" is not ${what}`);
   switch (type) {
     case 'Integer': {
-      const n = typeof value === 'number' ? value : typeof value === 'string' && /^\s*-?\d{1,16}\s*$/.test(value) ? Number(value) : NaN;
+      const n =
+        typeof value === 'number' ? value : typeof value === 'string' && /^\s*-?\d{1,16}\s*$/.test(value) ? Number(value) : NaN;
       if (!Number.isSafeInteger(n)) throw bad('an integer');
       return n;
     }
     case 'Float': {
       const n =
-        typeof value === 'number' ? value : typeof value === 'string' && /^\s*-?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?\s*$/i.test(value) ? Number(value) : NaN;
+        typeof value === 'number'
+          ? value
+          : typeof value === 'string' && /^\s*-?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?\s*$/i.test(value)
+            ? Number(value)
+            : NaN;
       if (!Number.isFinite(n)) throw bad('a number');
       return n;
     }

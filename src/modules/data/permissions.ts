@@ -141,7 +141,11 @@ function readRule(name: string, value: unknown, classLevel: boolean): Rule {
 
 function list(value: unknown): unknown[] {
   if (Array.isArray(value)) return value.flatMap((v) => (typeof v === 'string' ? v.split(',') : [v]));
-  if (typeof value === 'string') return value.split(',').map((v) => v.trim()).filter((v) => v !== '');
+  if (typeof value === 'string')
+    return value
+      .split(',')
+      .map((v) => v.trim())
+      .filter((v) => v !== '');
   if (typeof value === 'number') return [value];
   return [];
 }

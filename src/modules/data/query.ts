@@ -123,7 +123,8 @@ export function parseListQuery(cls: ClassDef, params: Record<string, unknown>): 
     if (calc === undefined) continue;
     if (typeof calc !== 'string' || !CALCS.has(calc)) throw errors.validation(`${name}[calc]`, 'must be avg, min, max or sum');
     const ref = refOf(cls, name);
-    if (ref.type !== 'Integer' && ref.type !== 'Float') throw errors.validation(`${name}[calc]`, 'needs an Integer or Float field');
+    if (ref.type !== 'Integer' && ref.type !== 'Float')
+      throw errors.validation(`${name}[calc]`, 'needs an Integer or Float field');
     query.calcs.push({ ref, fn: calc as Calc });
   }
   if (query.calcs.length > 0 && !query.groupBy) throw errors.validation('group_by', 'is required with calc');
@@ -196,10 +197,7 @@ function checkScalar(ref: FieldRef, op: string): void {
 }
 
 function near(ref: FieldRef, operand: unknown, param: string): Condition {
-  const match =
-    typeof operand === 'string'
-      ? /^\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*[;,]\s*([\d.]+)\s*$/.exec(operand)
-      : null;
+  const match = typeof operand === 'string' ? /^\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*[;,]\s*([\d.]+)\s*$/.exec(operand) : null;
   if (!match) throw errors.validation(param, 'must be longitude,latitude;radius_in_meters');
   const [lon, lat] = readLocation(param, [match[1], match[2]]);
   const radius = Number(match[3]);
@@ -232,7 +230,11 @@ function values(param: string, operand: unknown): unknown[] {
 }
 
 function fieldList(cls: ClassDef, param: string, value: unknown): string[] {
-  const list = Array.isArray(value) ? value.flatMap((v) => String(v).split(',')) : typeof value === 'string' ? value.split(',') : null;
+  const list = Array.isArray(value)
+    ? value.flatMap((v) => String(v).split(','))
+    : typeof value === 'string'
+      ? value.split(',')
+      : null;
   if (!list) throw errors.validation(param, 'must be a comma-separated list of fields');
   return list.map((name) => refOf(cls, name.trim(), param).name);
 }

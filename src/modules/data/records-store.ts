@@ -58,7 +58,12 @@ export class RecordsStore {
   }
 
   async update(db: AnyDb, cls: ClassDef, id: string, changes: Record<string, DbValue>): Promise<RecordRow> {
-    return (await db.updateTable(cls.table).set(changes).where('_id', '=', id).returningAll().executeTakeFirstOrThrow()) as RecordRow;
+    return (await db
+      .updateTable(cls.table)
+      .set(changes)
+      .where('_id', '=', id)
+      .returningAll()
+      .executeTakeFirstOrThrow()) as RecordRow;
   }
 
   /** A page of records matching the query that the caller may see. */
@@ -102,7 +107,9 @@ export class RecordsStore {
       .limit(query.limit);
     query.calcs.forEach((calc, i) => {
       const column = sql.ref(calc.ref.column);
-      const fn = { avg: sql`avg(${column})`, min: sql`min(${column})`, max: sql`max(${column})`, sum: sql`sum(${column})` }[calc.fn];
+      const fn = { avg: sql`avg(${column})`, min: sql`min(${column})`, max: sql`max(${column})`, sum: sql`sum(${column})` }[
+        calc.fn
+      ];
       select = select.select(fn.as(`c${i}`));
     });
     return (await select.execute()) as Array<Record<string, unknown>>;

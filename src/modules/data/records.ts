@@ -139,7 +139,16 @@ export class RecordsService {
     });
     const notFound: string[] = [];
     const items = await this.store.transaction(async (db) => {
-      const rows = new Map((await this.store.byIds(db, cls, inputs.map((i) => i.id), true)).map((row) => [row._id, row]));
+      const rows = new Map(
+        (
+          await this.store.byIds(
+            db,
+            cls,
+            inputs.map((i) => i.id),
+            true,
+          )
+        ).map((row) => [row._id, row]),
+      );
       const out: RecordRow[] = [];
       for (const input of inputs) {
         const row = rows.get(input.id);
@@ -214,7 +223,11 @@ export class RecordsService {
   }
 
   /** DELETE /data/{class}/by_criteria.json: what the caller may delete of what matches. */
-  async deleteByCriteria(auth: AuthContext, className: string, criteria: Record<string, unknown>): Promise<{ total_deleted: number }> {
+  async deleteByCriteria(
+    auth: AuthContext,
+    className: string,
+    criteria: Record<string, unknown>,
+  ): Promise<{ total_deleted: number }> {
     const cls = await this.classes.require(auth.applicationId, className);
     const where = parseCriteria(cls, criteria);
     const visibility = await this.visibility(cls, auth, 'delete');
@@ -270,7 +283,13 @@ export class RecordsService {
         if (error instanceof ApiError) throw error;
         throw error;
       });
-    const stored: StoredFile = { file_id: randomBytes(12).toString('hex'), name: file.name, content_type: file.contentType, size: stat.size, key };
+    const stored: StoredFile = {
+      file_id: randomBytes(12).toString('hex'),
+      name: file.name,
+      content_type: file.contentType,
+      size: stat.size,
+      key,
+    };
     let previous: unknown = null;
     try {
       await this.store.transaction(async (db) => {
@@ -334,7 +353,12 @@ export class RecordsService {
   }
 
   /** Deletes records and, recursively, every record in any class whose _parent_id names a deleted one. */
-  private async cascade(db: Parameters<Parameters<RecordsStore['transaction']>[0]>[0], cls: ClassDef, ids: string[], all: ClassDef[]) {
+  private async cascade(
+    db: Parameters<Parameters<RecordsStore['transaction']>[0]>[0],
+    cls: ClassDef,
+    ids: string[],
+    all: ClassDef[],
+  ) {
     const files: unknown[] = [];
     const collect = (klass: ClassDef, rows: RecordRow[]) => {
       for (const field of klass.fields) if (field.type === 'File') for (const row of rows) files.push(row[columnOf(field)]);
@@ -376,12 +400,16 @@ export class RecordsService {
   }
 
   private newRow(cls: ClassDef, caller: Caller, body: Record<string, unknown>): Record<string, DbValue> {
-    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw errors.validation('base', 'a record is an object');
+    if (body === null || typeof body !== 'object' || Array.isArray(body))
+      throw errors.validation('base', 'a record is an object');
     const now = this.clock.now();
     const row: Record<string, DbValue> = {
       _id: objectId(now),
       user_id: caller.userId,
-      _parent_id: body._parent_id === undefined || body._parent_id === null || body._parent_id === '' ? null : String(typedScalar('Id', '_parent_id', body._parent_id)),
+      _parent_id:
+        body._parent_id === undefined || body._parent_id === null || body._parent_id === ''
+          ? null
+          : String(typedScalar('Id', '_parent_id', body._parent_id)),
       created_at: Math.floor(now / 1000),
       updated_at: Math.floor(now / 1000),
       ...permissionColumns(readRecordPermissions(body.permissions, defaultRecordPermissions())),
@@ -414,7 +442,10 @@ export class RecordsService {
     let tags: string[] = [];
     if (auth.userId !== null) {
       const user = await this.users.get(auth.applicationId, auth.userId).catch(() => null);
-      tags = (user?.user_tags ?? '').split(',').map((t) => t.trim()).filter((t) => t !== '');
+      tags = (user?.user_tags ?? '')
+        .split(',')
+        .map((t) => t.trim())
+        .filter((t) => t !== '');
     }
     return { applicationId: auth.applicationId, userId: auth.userId, admin, tags };
   }
@@ -447,11 +478,16 @@ function readIds(list: string): string[] {
 
 function bulk(records: unknown): Array<Record<string, unknown>> {
   // Form lists are sparse (record[1] leaves index 0 empty): filter drops the holes.
-  const list = Array.isArray(records) ? records.filter(() => true) : records !== null && typeof records === 'object' ? Object.values(records) : null;
+  const list = Array.isArray(records)
+    ? records.filter(() => true)
+    : records !== null && typeof records === 'object'
+      ? Object.values(records)
+      : null;
   if (!list || list.length === 0) throw errors.validation('record', 'needs record[1][field]=value ...');
   if (list.length > MAX_BULK) throw errors.validation('record', `at most ${MAX_BULK} records`);
   return list.map((item) => {
-    if (item === null || typeof item !== 'object' || Array.isArray(item)) throw errors.validation('record', 'each record is an object');
+    if (item === null || typeof item !== 'object' || Array.isArray(item))
+      throw errors.validation('record', 'each record is an object');
     return item as Record<string, unknown>;
   });
 }

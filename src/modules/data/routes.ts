@@ -45,7 +45,13 @@ type Params = { class: string };
 type Body = Record<string, unknown>;
 
 /** `field[2]=v` must keep its index: forms on these routes are read with sparse lists. */
-const FORM_OPTIONS: qs.IParseOptions = { depth: 5, arrayLimit: 100, parameterLimit: 1000, allowPrototypes: false, allowSparse: true };
+const FORM_OPTIONS: qs.IParseOptions = {
+  depth: 5,
+  arrayLimit: 100,
+  parameterLimit: 1000,
+  allowPrototypes: false,
+  allowSparse: true,
+};
 
 /** The account owner's credential over REST is a server API key without On-Behalf-Of. */
 function owner(request: FastifyRequest): AuthContext {
@@ -126,7 +132,15 @@ function recordRoutes(app: FastifyInstance, records: RecordsService): void {
   );
   app.get<{ Params: Params; Querystring: Body }>(
     '/data/:class.json',
-    { schema: { summary: 'Retrieve records (query language)', tags, params: ClassParams, querystring: AnyObject, response: { 200: AnyObject } } },
+    {
+      schema: {
+        summary: 'Retrieve records (query language)',
+        tags,
+        params: ClassParams,
+        querystring: AnyObject,
+        response: { 200: AnyObject },
+      },
+    },
     async (request) => records.list(authOf(request), request.params.class, request.query),
   );
   app.post<{ Params: Params; Body: Body }>(
@@ -142,7 +156,9 @@ function recordRoutes(app: FastifyInstance, records: RecordsService): void {
   );
   app.put<{ Params: Params; Body: Body }>(
     '/data/:class/by_criteria.json',
-    { schema: { summary: 'Update records by criteria', tags, params: ClassParams, body: AnyObject, response: { 200: AnyObject } } },
+    {
+      schema: { summary: 'Update records by criteria', tags, params: ClassParams, body: AnyObject, response: { 200: AnyObject } },
+    },
     async (request) => records.updateByCriteria(authOf(request), request.params.class, request.body),
   );
   app.delete<{ Params: Params; Body: Body }>(
@@ -167,7 +183,15 @@ function recordRoutes(app: FastifyInstance, records: RecordsService): void {
   );
   app.put<{ Params: { class: string; ids: string }; Body: Body }>(
     '/data/:class/:ids.json',
-    { schema: { summary: 'Update a record (fields and update operators)', tags, params: IdsParams, body: AnyObject, response: { 200: AnyObject } } },
+    {
+      schema: {
+        summary: 'Update a record (fields and update operators)',
+        tags,
+        params: IdsParams,
+        body: AnyObject,
+        response: { 200: AnyObject },
+      },
+    },
     async (request) => records.update(authOf(request), request.params.class, request.params.ids, request.body),
   );
   app.delete<{ Params: { class: string; ids: string } }>(
@@ -187,7 +211,12 @@ function recordRoutes(app: FastifyInstance, records: RecordsService): void {
     '/data/:class/:id/file.json',
     {
       config: { multipartStream: true },
-      schema: { summary: 'Upload a file to a File field (multipart: field_name, file)', tags, params: IdParams, response: { 200: FileReply } },
+      schema: {
+        summary: 'Upload a file to a File field (multipart: field_name, file)',
+        tags,
+        params: IdParams,
+        response: { 200: FileReply },
+      },
     },
     async (request) => {
       if (!request.isMultipart()) throw errors.validation('file', 'send multipart/form-data with field_name and file');
@@ -205,7 +234,8 @@ function recordRoutes(app: FastifyInstance, records: RecordsService): void {
             continue;
           }
           // The SDK sends field_name before the file; a query parameter works too.
-          fieldName ??= typeof (request.query as Body).field_name === 'string' ? String((request.query as Body).field_name) : undefined;
+          fieldName ??=
+            typeof (request.query as Body).field_name === 'string' ? String((request.query as Body).field_name) : undefined;
           result = await records.uploadFile(authOf(request), request.params.class, request.params.id, fieldName ?? '', {
             name: part.filename || 'file',
             contentType: part.mimetype || 'application/octet-stream',
@@ -213,7 +243,10 @@ function recordRoutes(app: FastifyInstance, records: RecordsService): void {
           });
         }
       } catch (error) {
-        if ((error as { statusCode?: number }).statusCode === 413 || (error as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') {
+        if (
+          (error as { statusCode?: number }).statusCode === 413 ||
+          (error as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE'
+        ) {
           request.raw.unpipe();
           throw baseError(413, `The file is larger than ${MAX_FILE_BYTES} bytes`);
         }
@@ -248,7 +281,11 @@ function recordRoutes(app: FastifyInstance, records: RecordsService): void {
 }
 
 async function sendFile(reply: FastifyReply, records: RecordsService, file: FileDownload) {
-  const url = await records.blobStore.downloadUrl(file.key, { expiresInSeconds: 600, contentType: file.contentType, fileName: file.name });
+  const url = await records.blobStore.downloadUrl(file.key, {
+    expiresInSeconds: 600,
+    contentType: file.contentType,
+    fileName: file.name,
+  });
   if (url) return reply.code(302).header('location', url).header('cache-control', 'private, no-store').send();
   const stream = await records.blobStore.openRead(file.key);
   if (!stream) throw errors.notFound();

@@ -45,7 +45,8 @@ export function parseUpdate(cls: ClassDef, body: Record<string, unknown>): Updat
       continue;
     }
     if (OPERATORS.has(key)) {
-      if (value === null || typeof value !== 'object' || Array.isArray(value)) throw errors.validation(key, 'must be {field: value}');
+      if (value === null || typeof value !== 'object' || Array.isArray(value))
+        throw errors.validation(key, 'must be {field: value}');
       for (const [name, operand] of Object.entries(value)) plan.operations.push(operator(cls, key, name, operand));
       continue;
     }

@@ -20,7 +20,9 @@ describe.each(dialects)('custom objects (%s)', (dialect) => {
     apiKey = await server.app.services.apps.createApiKey(app.application_id);
     owner = await server.createUser(app.application_id, 'owner', 'password-123');
     other = await server.createUser(app.application_id, 'other', 'password-123');
-    await server.app.services.users.update(app.application_id, { userId: null, via: 'apikey' }, other.id, { tag_list: 'golf,man' });
+    await server.app.services.users.update(app.application_id, { userId: null, via: 'apikey' }, other.id, {
+      tag_list: 'golf,man',
+    });
     QB = createSdk(server, app);
     await call((cb) => QB.createSession({ login: 'owner', password: 'password-123' }, cb));
     ownerToken = QB.service.getSession().token;
@@ -117,7 +119,12 @@ describe.each(dialects)('custom objects (%s)', (dialect) => {
       return res.json;
     };
     const expectIds = async (query: string, keep: (r: (typeof rows)[number]) => boolean) =>
-      expect((await q(query)).items.map((i: any) => i._id).sort(), query).toEqual(rows.filter(keep).map((r) => r._id).sort());
+      expect((await q(query)).items.map((i: any) => i._id).sort(), query).toEqual(
+        rows
+          .filter(keep)
+          .map((r) => r._id)
+          .sort(),
+      );
     await expectIds('n=3', (r) => r.n === 3);
     await expectIds('n[lt]=3', (r) => r.n < 3);
     await expectIds('n[lte]=3', (r) => r.n <= 3);
@@ -162,7 +169,16 @@ describe.each(dialects)('custom objects (%s)', (dialect) => {
     for (const r of rows) sums.set(r.s, (sums.get(r.s) ?? 0) + r.n);
     expect(grouped.items).toEqual([...sums].sort().map(([s, n]) => ({ s, n })));
 
-    for (const bad of ['n[gt]=abc', 'nope=1', 'n[zz]=1', 'loc[near]=1,2', 'loc[near]=500,0;10', 'sort_asc=a', 'n[calc]=avg', "s'%3B--=1"]) {
+    for (const bad of [
+      'n[gt]=abc',
+      'nope=1',
+      'n[zz]=1',
+      'loc[near]=1,2',
+      'loc[near]=500,0;10',
+      'sort_asc=a',
+      'n[calc]=avg',
+      "s'%3B--=1",
+    ]) {
       const res = await as(ownerToken, 'GET', `/data/${cls}.json?${bad}`);
       expect(res.status, bad).toBe(422);
       expect(res.json.errors).toBeDefined();
@@ -235,7 +251,9 @@ describe.each(dialects)('custom objects (%s)', (dialect) => {
     const movie = (await as(ownerToken, 'POST', '/data/Car.json', { json: { make: 'parent' } })).json._id;
     const review = (await as(ownerToken, 'POST', '/data/Review.json', { json: { text: 'r', _parent_id: movie } })).json._id;
     const reply = (await as(ownerToken, 'POST', '/data/Review.json', { json: { text: 'rr', _parent_id: review } })).json._id;
-    expect((await as(ownerToken, 'GET', `/data/Review.json?_parent_id=${movie}`)).json.items.map((i: any) => i._id)).toEqual([review]);
+    expect((await as(ownerToken, 'GET', `/data/Review.json?_parent_id=${movie}`)).json.items.map((i: any) => i._id)).toEqual([
+      review,
+    ]);
     await call((cb) => QB.data.delete('Car', movie, cb));
     expect((await as(ownerToken, 'GET', `/data/Review/${review},${reply}.json`)).json.items).toEqual([]);
     await as(ownerToken, 'POST', '/data/Review.json', { json: { text: 'gone' } });
@@ -246,7 +264,9 @@ describe.each(dialects)('custom objects (%s)', (dialect) => {
   it('uploads, downloads and deletes file fields with the SDK', async () => {
     const rec = (await as(ownerToken, 'POST', '/data/Car.json', { json: { make: 'file' } })).json;
     const bytes = randomBytes(70_000);
-    const uploaded = await call((cb) => QB.data.uploadFile('Car', { id: rec._id, field_name: 'photo', file: bytes, name: 'car.png' }, cb));
+    const uploaded = await call((cb) =>
+      QB.data.uploadFile('Car', { id: rec._id, field_name: 'photo', file: bytes, name: 'car.png' }, cb),
+    );
     expect(uploaded).toMatchObject({ _id: rec._id, size: bytes.length, name: 'car.png', content_type: 'image/png' });
     const url = QB.data.fileUrl('Car', { id: rec._id, field_name: 'photo' });
     const download = await server.request('GET', url.replace(/^https:\/\/[^/]+/, ''));
@@ -254,7 +274,9 @@ describe.each(dialects)('custom objects (%s)', (dialect) => {
     expect(Buffer.from(download.text, 'latin1').length).toBeGreaterThan(0);
     const listed = (await as(ownerToken, 'GET', `/data/Car/${rec._id}.json`)).json.items[0];
     expect(listed.photo).toMatchObject({ file_id: uploaded.file_id, size: bytes.length });
-    expect((await as(otherToken, 'DELETE', `/data/Car/${rec._id}/file.json`, { form: { field_name: 'photo' } })).status).toBe(403);
+    expect((await as(otherToken, 'DELETE', `/data/Car/${rec._id}/file.json`, { form: { field_name: 'photo' } })).status).toBe(
+      403,
+    );
     await call((cb) => QB.data.deleteFile('Car', { id: rec._id, field_name: 'photo' }, cb));
     expect((await server.request('GET', url.replace(/^https:\/\/[^/]+/, ''))).status).toBe(404);
     expect((await as(ownerToken, 'POST', `/data/Car/${rec._id}/file.json`, { form: { field_name: 'photo' } })).status).toBe(422);
