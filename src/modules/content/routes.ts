@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type AuthContext, authOf } from '../../core/auth.js';
 import { errors } from '../../core/errors.js';
+import { NullableInt, NullableText } from '../../core/schemas.js';
 import { formatBlob } from './format.js';
 import type { ContentService, Download } from './service.js';
 
@@ -12,13 +13,13 @@ const BlobSchema = Type.Object(
     name: Type.String(),
     content_type: Type.String(),
     public: Type.Boolean(),
-    size: Type.Union([Type.Integer(), Type.Null()]),
-    blob_status: Type.Union([Type.String(), Type.Null()]),
-    tag_list: Type.Union([Type.String(), Type.Null()]),
+    size: NullableInt,
+    blob_status: NullableText,
+    tag_list: NullableText,
     created_at: Type.String(),
     updated_at: Type.String(),
-    set_completed_at: Type.Union([Type.String(), Type.Null()]),
-    last_read_access_ts: Type.Union([Type.String(), Type.Null()]),
+    set_completed_at: NullableText,
+    last_read_access_ts: NullableText,
     blob_object_access: Type.Optional(
       Type.Object({
         id: Type.Integer(),

@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { NullableInt } from '../../core/schemas.js';
 
 const Name = Type.Object({ name: Type.String() });
 const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
@@ -18,11 +19,11 @@ const EventSchema = Type.Object({
   event_type: Type.String(),
   message: Type.String(),
   active: Type.Boolean(),
-  user_id: Type.Union([Type.Integer(), Type.Null()]),
+  user_id: NullableInt,
   name: Nullable(Type.String()),
   date: Nullable(Type.String()),
   end_date: Nullable(Type.String()),
-  period: Type.Union([Type.Integer(), Type.Null()]),
+  period: NullableInt,
   occured_count: Type.Integer(),
   notification_channel: Name,
   environment: Type.String(),

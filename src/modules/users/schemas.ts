@@ -1,7 +1,5 @@
 import { Type } from '@sinclair/typebox';
-
-const NullableText = Type.Union([Type.String(), Type.Null()]);
-const NullableInt = Type.Union([Type.Integer(), Type.Null()]);
+import { NullableInt, NullableText } from '../../core/schemas.js';
 
 /** The user object on the wire (see format.ts). */
 export const UserSchema = Type.Object({

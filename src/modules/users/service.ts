@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Clock } from '../../core/clock.js';
+import { type Clock, isoSeconds } from '../../core/clock.js';
 import { errors, fieldErrors } from '../../core/errors.js';
 import { randomKey } from '../../core/ids.js';
 import { burnPasswordCheck, hashPassword, verifyPassword } from '../../core/passwords.js';
@@ -194,9 +194,15 @@ export class UsersService {
 
   /** GET /users/{id}.json: the most frequent read, remembered for a few seconds (recent-reads.ts). */
   async get(applicationId: number, id: number): Promise<UserJson> {
-    const row = await this.recent.get(applicationId, `user:${id}`, () => this.store.byId(applicationId, id));
-    if (!row) throw errors.notFound();
-    return this.format(row);
+    // Kept formatted, with the stored last-request time, so a hit formats at most that one date.
+    const found = await this.recent.get(applicationId, `user:${id}`, async () => {
+      const row = await this.store.byId(applicationId, id);
+      return row ? { json: formatUser(row), lastRequestAt: row.last_request_at ?? 0 } : null;
+    });
+    if (!found) throw errors.notFound();
+    const pending = this.lastRequest.get(id);
+    if (pending === undefined || pending <= found.lastRequestAt) return found.json;
+    return { ...found.json, last_request_at: isoSeconds(pending) };
   }
 
   async getBy(applicationId: number, column: LookupColumn, value: string | number | undefined): Promise<UserJson> {
