@@ -23,6 +23,11 @@ import { addressBookRoutes } from './modules/addressbook/routes.js';
 import { AddressBookService } from './modules/addressbook/service.js';
 import { AddressBookStore } from './modules/addressbook/store.js';
 import { appsRoutes } from './modules/apps/routes.js';
+import { DialogsService } from './modules/chat/dialogs.js';
+import { ChatEvents } from './modules/chat/events.js';
+import { MessagesService } from './modules/chat/messages.js';
+import { chatRoutes } from './modules/chat/routes.js';
+import { ChatStore } from './modules/chat/store.js';
 import { AppsService } from './modules/apps/service.js';
 import { AppsStore } from './modules/apps/store.js';
 import { contentRoutes } from './modules/content/routes.js';
@@ -30,6 +35,7 @@ import { ContentService } from './modules/content/service.js';
 import { ContentStore } from './modules/content/store.js';
 import { ClassesService } from './modules/data/classes.js';
 import { ClassesStore } from './modules/data/classes-store.js';
+import { DialogDataSchema } from './modules/data/dialog-data.js';
 import { RecordsService } from './modules/data/records.js';
 import { RecordsStore } from './modules/data/records-store.js';
 import { dataRoutes } from './modules/data/routes.js';
@@ -64,6 +70,9 @@ export interface Services {
   classes: ClassesService;
   records: RecordsService;
   push: Push;
+  dialogs: DialogsService;
+  messages: MessagesService;
+  chatEvents: ChatEvents;
   mailer: Mailer;
   passwordReset: PasswordReset;
   emailConfirmation: EmailConfirmation;
@@ -132,6 +141,10 @@ export async function createServices(config: Config, clock: Clock = systemClock,
   const push = createPush(storage, users, mailer, config, clock, log);
   const classes = new ClassesService(new ClassesStore(storage.db), clock);
   const records = new RecordsService(classes, new RecordsStore(storage.db, storage.dialect), users, blobStore, clock, log);
+  const chatStore = new ChatStore(storage.db, storage.dialect);
+  const dialogs = new DialogsService(chatStore, users, new DialogDataSchema(classes), clock, config.endpoints.chat);
+  const chatEvents = new ChatEvents();
+  const messages = new MessagesService(chatStore, dialogs, chatEvents, clock);
   return {
     storage,
     apps,
@@ -147,6 +160,9 @@ export async function createServices(config: Config, clock: Clock = systemClock,
     blobStore,
     content,
     push,
+    dialogs,
+    messages,
+    chatEvents,
   };
 }
 
@@ -265,6 +281,7 @@ export async function buildServer(config: Config, options: ServerOptions = {}): 
   contentRoutes(app, services.content, config.endpoints.api);
   dataRoutes(app, services.records, services.classes);
   pushRoutes(app, services.push.subscriptions, services.push.events);
+  chatRoutes(app, services.dialogs, services.messages);
   if (services.blobStore instanceof LocalBlobStore) localUploadRoute(app, services.blobStore);
   app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger());
 

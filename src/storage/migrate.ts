@@ -8,6 +8,7 @@ import { socialSignIn } from './migrations/0005-social-sign-in.js';
 import { content } from './migrations/0006-content.js';
 import { customObjects } from './migrations/0007-custom-objects.js';
 import { push } from './migrations/0008-push.js';
+import { chat } from './migrations/0010-chat.js';
 import type { Database } from './schema.js';
 
 /** Forward-only migrations, shared by both dialects, applied in name order. */
@@ -21,6 +22,7 @@ function migrations(dialect: DialectName): Record<string, Migration> {
     '0006-content': content(dialect),
     '0007-custom-objects': customObjects(dialect),
     '0008-push': push(dialect),
+    '0010-chat': chat(dialect),
   };
 }
 

@@ -20,6 +20,11 @@ export interface Database {
   push_event_runs: PushEventRunTable;
   push_credentials: PushCredentialTable;
   data_classes: DataClassTable;
+  chat_dialogs: ChatDialogTable;
+  chat_occupants: ChatOccupantTable;
+  chat_messages: ChatMessageTable;
+  chat_hidden_messages: ChatHiddenMessageTable;
+  chat_unread_totals: ChatUnreadTotalTable;
 }
 
 export interface AccountTable {
@@ -220,4 +225,69 @@ export interface DataClassTable {
   permissions: string;
   created_at: number;
   updated_at: number;
+}
+
+/** A chat dialog; see migration 0010. */
+export interface ChatDialogTable {
+  id: string;
+  application_id: number;
+  type: number;
+  user_id: number;
+  name: string | null;
+  photo: string | null;
+  occupants_ids: string;
+  private_pair: string | null;
+  is_join_required: number;
+  data_class: string | null;
+  data: string | null;
+  last_message: string | null;
+  last_message_date_sent: number | null;
+  last_message_user_id: number | null;
+  last_message_id: string | null;
+  sort_at: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/** An occupant of a dialog and that user's state in it. */
+export interface ChatOccupantTable {
+  dialog_id: string;
+  user_id: number;
+  application_id: number;
+  unread_count: number;
+  hidden: number;
+  notifications: number;
+  sort_at: number;
+}
+
+/** A message of a dialog's history. */
+export interface ChatMessageTable {
+  id: string;
+  dialog_id: string;
+  application_id: number;
+  sender_id: number;
+  recipient_id: number | null;
+  message: string;
+  date_sent: number;
+  attachments: string;
+  attachment_types: string;
+  custom: string;
+  markable: number;
+  read_ids: string;
+  delivered_ids: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A message one user deleted for themselves. */
+export interface ChatHiddenMessageTable {
+  message_id: string;
+  user_id: number;
+  dialog_id: string;
+}
+
+/** A user's unread messages over all their dialogs. */
+export interface ChatUnreadTotalTable {
+  user_id: number;
+  total: number;
 }
