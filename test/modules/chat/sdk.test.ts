@@ -143,7 +143,9 @@ describe.each(dialects)('chat dialogs and messages through the official SDK (%s)
 
   it('updates occupants with push_all and pull_all (JSON), and deletes dialogs with the SDK report', async () => {
     const dialog = await call((cb) => QB.chat.dialog.create({ type: 2, name: 'Grow', occupants_ids: [bob] }, cb));
-    const grown = await call((cb) => QB.chat.dialog.update(dialog._id, { push_all: { occupants_ids: [carol] }, name: 'Grown' }, cb));
+    const grown = await call((cb) =>
+      QB.chat.dialog.update(dialog._id, { push_all: { occupants_ids: [carol] }, name: 'Grown' }, cb),
+    );
     expect(grown.occupants_ids).toEqual([me, bob, carol].sort((a, b) => a - b));
     expect(grown.name).toBe('Grown');
     const shrunk = await call((cb) => QB.chat.dialog.update(dialog._id, { pull_all: { occupants_ids: [bob] } }, cb));
@@ -171,7 +173,9 @@ describe.each(dialects)('chat dialogs and messages through the official SDK (%s)
     const ctn = await call((cb) => QB.chat.dialog.list({ 'name[ctn]': 'Filter', sort_asc: 'name' }, cb));
     expect(ctn.items.map((d: any) => d.name)).toEqual(names);
     expect(ctn.total_entries).toBe(3);
-    const page = await call((cb) => QB.chat.dialog.list({ 'name[ctn]': 'Filter', sort_desc: 'created_at', skip: 1, limit: 1 }, cb));
+    const page = await call((cb) =>
+      QB.chat.dialog.list({ 'name[ctn]': 'Filter', sort_desc: 'created_at', skip: 1, limit: 1 }, cb),
+    );
     expect(page).toMatchObject({ skip: 1, limit: 1, total_entries: 3 });
     expect(page.items.map((d: any) => d.name)).toEqual(['Filter B']);
     const counted = await call((cb) => QB.chat.dialog.list({ 'name[in]': 'Filter A,Filter C', count: 1 }, cb));
