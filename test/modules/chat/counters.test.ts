@@ -109,8 +109,9 @@ describe.each(dialects)('chat unread counters against a recount (%s)', (dialect)
       const total = (await as(user, 'GET', '/chat/Message/unread.json')).json.total;
       const want = dialogs.map((d) => expected(user.id, d));
       expect(dialogs.map((d) => counts[d])).toEqual(want);
-      expect(counts.total).toBe(want[0]! + want[1]!);
-      expect(total).toBe(want[0]! + want[1]!);
+      const sum = want.reduce((x, y) => x + y, 0);
+      expect(counts.total).toBe(sum);
+      expect(total).toBe(sum);
       const listed = (await as(user, 'GET', '/chat/Dialog.json')).json.items;
       for (const d of listed) expect(d.unread_messages_count).toBe(expected(user.id, d._id));
     }
