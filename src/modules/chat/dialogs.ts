@@ -95,7 +95,11 @@ export class DialogsService {
     const pair = type === PRIVATE ? occupants.join(':') : null;
     if (pair) {
       const existing = await this.store.privateDialog(auth.applicationId, pair);
-      if (existing) return this.format(existing, me);
+      if (existing) {
+        // Asking for the pair's dialog again brings it back to a creator who had deleted it.
+        await this.store.showDialog(existing.id, me);
+        return this.format(existing, me);
+      }
     }
     const row = await this.store.insertDialog(
       {

@@ -174,6 +174,15 @@ export class ChatStore {
     });
   }
 
+  async showDialog(dialogId: string, userId: number): Promise<void> {
+    await this.db
+      .updateTable('chat_occupants')
+      .set({ hidden: 0 })
+      .where('dialog_id', '=', dialogId)
+      .where('user_id', '=', userId)
+      .execute();
+  }
+
   /** Removes a dialog with its history, for everyone. */
   async deleteDialog(dialogId: string): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
@@ -202,19 +211,31 @@ export class ChatStore {
    * dialog again to occupants who had hidden it.
    */
   async insertMessage(row: Insertable<ChatMessageTable>): Promise<void> {
+    // Messages sent at once may commit in any order: the newest one stays the dialog's last.
+    const sentAt = row.date_sent;
+    const later = sql<number>`case when sort_at < ${sentAt} then ${sentAt} else sort_at end`;
     await this.db.transaction().execute(async (trx) => {
+      // Writers of one dialog queue on its row (PostgreSQL), so their counter updates never interleave into a deadlock.
+      await this.dialogIn(trx, row.application_id, row.dialog_id, true);
       await trx.insertInto('chat_messages').values(row).execute();
       await trx
         .updateTable('chat_dialogs')
         .set({
           last_message: row.message,
-          last_message_date_sent: row.date_sent,
+          last_message_date_sent: sentAt,
           last_message_user_id: row.sender_id,
           last_message_id: row.id,
-          sort_at: row.date_sent,
+          sort_at: sentAt,
           updated_at: row.updated_at,
         })
         .where('id', '=', row.dialog_id)
+        .where((eb) =>
+          eb.or([
+            eb('last_message_id', 'is', null),
+            eb('last_message_date_sent', '<', sentAt),
+            eb.and([eb('last_message_date_sent', '=', sentAt), eb('last_message_id', '<', row.id)]),
+          ]),
+        )
         .execute();
       await trx
         .updateTable('chat_unread_totals')
@@ -223,15 +244,12 @@ export class ChatStore {
         .execute();
       await trx
         .updateTable('chat_occupants')
-        .set((eb) => ({ unread_count: eb('unread_count', '+', 1), hidden: 0, sort_at: row.date_sent }))
+        .set({
+          unread_count: sql`unread_count + case when user_id = ${row.sender_id} then 0 else 1 end`,
+          hidden: 0,
+          sort_at: later,
+        })
         .where('dialog_id', '=', row.dialog_id)
-        .where('user_id', '<>', row.sender_id)
-        .execute();
-      await trx
-        .updateTable('chat_occupants')
-        .set({ hidden: 0, sort_at: row.date_sent })
-        .where('dialog_id', '=', row.dialog_id)
-        .where('user_id', '=', row.sender_id)
         .execute();
     });
   }

@@ -121,6 +121,39 @@ describe.each(dialects)('chat unread counters against a recount (%s)', (dialect)
     expect(shown.last_message_id).toBe(newest?.id ?? null);
   });
 
+  it('counts every one of many messages sent at once, and keeps the newest as the last message', async () => {
+    const [a, b, c] = users as [{ id: number; token: string }, { id: number; token: string }, { id: number; token: string }];
+    const dialog = (await as(a, 'POST', '/chat/Dialog.json', { type: 2, name: 'burst', occupants_ids: [b.id, c.id] })).json;
+    const before = (await as(c, 'GET', '/chat/Message/unread.json')).json.total;
+    const senders = [a, b];
+    const sent = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        as(senders[i % 2] as { token: string }, 'POST', '/chat/Message.json', {
+          chat_dialog_id: dialog._id,
+          message: `burst ${i}`,
+        }),
+      ),
+    );
+    expect(sent.every((r) => r.status === 201)).toBe(true);
+    const counts = async (user: { token: string }) =>
+      (await as(user, 'GET', `/chat/Message/unread.json?chat_dialog_ids=${dialog._id}`)).json[dialog._id];
+    expect(await counts(c)).toBe(40);
+    expect(await counts(a)).toBe(20);
+    expect(await counts(b)).toBe(20);
+    expect((await as(c, 'GET', '/chat/Message/unread.json')).json.total).toBe(before + 40);
+    const newest = sent
+      .map((r) => r.json._id as string)
+      .sort()
+      .at(-1);
+    expect((await as(c, 'GET', `/chat/Dialog/${dialog._id}.json`)).json.last_message_id).toBe(newest);
+    // Many readers at once: nothing is subtracted twice.
+    await Promise.all(
+      Array.from({ length: 5 }, () => as(c, 'PUT', '/chat/Message.json', { chat_dialog_id: dialog._id, read: 1 })),
+    );
+    expect(await counts(c)).toBe(0);
+    expect((await as(c, 'GET', '/chat/Message/unread.json')).json.total).toBe(before);
+  });
+
   it('leaving a group takes the leaver’s unread messages out of their total', async () => {
     const [a, b, c] = users as [{ id: number; token: string }, { id: number; token: string }, { id: number; token: string }];
     const before = (await as(c, 'GET', '/chat/Message/unread.json')).json.total;

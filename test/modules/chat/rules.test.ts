@@ -136,6 +136,12 @@ describe.each(dialects)('chat rules, authorisation and bad input (%s)', (dialect
     expect((await as(outsider, 'GET', `/chat/Message/unread.json?chat_dialog_ids=${dialogId}`)).json[dialogId]).toBe(0);
     await as(owner, 'POST', '/chat/Message.json', { recipient_id: outsider.id, message: 'are you there?' });
     expect(await ids()).toContain(dialogId);
+    // Creating the pair's dialog again also brings it back.
+    await as(outsider, 'DELETE', `/chat/Dialog/${dialogId}.json`);
+    expect(await ids()).not.toContain(dialogId);
+    const again = await as(outsider, 'POST', '/chat/Dialog.json', { type: 3, occupants_ids: [owner.id] });
+    expect(again.json._id).toBe(dialogId);
+    expect(await ids()).toContain(dialogId);
     expect((await as(owner, 'GET', `/chat/Dialog/${dialogId}.json`)).json.last_message).toBe('are you there?');
   });
 
