@@ -351,6 +351,20 @@ describe.each(dialects)('chat rules, authorisation and bad input (%s)', (dialect
       .items;
     expect(older.map((m: any) => m._id)).toEqual(sent.slice(4, 8).reverse());
     expect((await as(member, 'GET', `${path}&count=1`)).json).toEqual({ items: { count: 12 } });
+    const photo = await as(member, 'POST', '/chat/Message.json', {
+      chat_dialog_id: dialog._id,
+      message: 'look',
+      attachments: [{ type: 'image', id: '1' }],
+    });
+    const byType = (await as(member, 'GET', `${path}&attachments.type=image`)).json.items.map((m: any) => m._id);
+    expect(byType).toEqual([photo.json._id]);
+    const withoutImages = (await as(member, 'GET', `${path}&attachments.type[ne]=image&count=1`)).json;
+    expect(withoutImages).toEqual({ items: { count: 12 } });
+    const both = (await as(owner, 'GET', `/chat/Dialog.json?occupants_ids[all]=${owner.id},${member.id}&name=pages`)).json.items;
+    expect(both.map((d: any) => d._id)).toEqual([dialog._id]);
+    const none = (await as(owner, 'GET', `/chat/Dialog.json?occupants_ids[all]=${owner.id},${outsider.id}&name=pages`)).json
+      .items;
+    expect(none).toEqual([]);
     // mark_as_read=0 left everything unread.
     expect((await as(member, 'GET', `/chat/Message/unread.json?chat_dialog_ids=${dialog._id}`)).json[dialog._id]).toBe(12);
   });
