@@ -1,4 +1,4 @@
-// Shared by the benchmark runners (run.js, users.js): child processes pinned
+// Shared by the benchmark runners (run.js, users.js, chat.js): child processes pinned
 // to cores, clean-up on exit, readiness, RSS and CPU from /proc, formatting.
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sessionForms } from './sign.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const HOST = '127.0.0.1';
@@ -186,3 +187,33 @@ export const fmt = (n, digits = 0) =>
   n === null || n === undefined
     ? '-'
     : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+/** The last JSON line a CLI command printed (its progress lines come first). */
+export function lastJson(text) {
+  const line = text
+    .trim()
+    .split('\n')
+    .findLast((l) => l.startsWith('{'));
+  if (!line) throw new Error(`no JSON in the output:\n${text}`);
+  return JSON.parse(line);
+}
+
+/** A session made with one signed POST /session.json (`extra`: user[login], user[password] for a user session). */
+export async function signedSession(url, app, extra) {
+  const response = await fetch(`${url}/session.json`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: sessionForms(app, extra)(),
+  });
+  const reply = await response.json();
+  if (response.status !== 201) throw new Error(`POST /session.json answered ${response.status}: ${JSON.stringify(reply)}`);
+  return reply.session;
+}
+
+/** Prints rows as a table: the first column left-aligned, the others right-aligned. */
+export function printTable(header, lines) {
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const row = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  console.log(`\n${row(header)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}`);
+  for (const l of lines) console.log(row(l));
+}

@@ -46,6 +46,7 @@ function run(seconds) {
     url: spec.url + spec.path,
     method: spec.method ?? 'GET',
     headers: spec.headers ?? {},
+    body: spec.body,
     connections: spec.connections,
     duration: seconds,
     requests: requestsFor(spec),
