@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { AuthContext } from '../../core/auth.js';
 import type { Clock } from '../../core/clock.js';
-import { errors } from '../../core/errors.js';
+import { ApiError, errors } from '../../core/errors.js';
 import { objectId } from '../../core/ids.js';
 import { actingUser, type DeleteReport, type DialogAccess, type DialogsService, PRIVATE } from './dialogs.js';
 import type { ChatEvents } from './events.js';
@@ -157,8 +157,7 @@ export class MessagesService {
     const access = new Map<string, DialogAccess | null>();
     for (const id of ids) {
       const row = rows.get(id);
-      if (row && !access.has(row.dialog_id))
-        access.set(row.dialog_id, await this.readable(auth, row.dialog_id).catch(() => null));
+      if (row && !access.has(row.dialog_id)) access.set(row.dialog_id, await this.readableOrNull(auth, row.dialog_id));
       if (!row || hidden.has(id) || !access.get(row.dialog_id)) {
         report.NotFound.ids.push(id);
         continue;
@@ -200,6 +199,15 @@ export class MessagesService {
       throw errors.validation('chat_dialog_id', 'or recipient_id is required');
     }
     return this.dialogs.privateWith(auth.applicationId, me, readUserId('recipient_id', body.recipient_id));
+  }
+
+  private async readableOrNull(auth: AuthContext, dialogId: string): Promise<DialogAccess | null> {
+    try {
+      return await this.readable(auth, dialogId);
+    } catch (error) {
+      if (error instanceof ApiError && error.statusCode === 404) return null;
+      throw error;
+    }
   }
 
   private async readable(auth: AuthContext, dialogId: string): Promise<DialogAccess> {
