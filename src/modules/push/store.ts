@@ -14,18 +14,27 @@ export class PushStore {
     readonly dialect: DialectName,
   ) {}
 
-  /** Subscribes a device; the same device, channel and bundle replaces the old row (whoever held it). */
+  /**
+   * Subscribes a device; the same device, channel and bundle replaces the old
+   * row (whoever held it) in place. One atomic upsert, so the same device
+   * subscribing twice at once cannot trip the unique index.
+   */
   upsertSubscriptions(rows: Array<Insertable<PushSubscriptionTable>>): Promise<void> {
     return this.db.transaction().execute(async (trx) => {
       for (const row of rows) {
         await trx
-          .deleteFrom('push_subscriptions')
-          .where('application_id', '=', row.application_id)
-          .where('udid', '=', row.udid)
-          .where('channel', '=', row.channel)
-          .where('bundle_identifier', '=', row.bundle_identifier ?? '')
+          .insertInto('push_subscriptions')
+          .values({ ...row, bundle_identifier: row.bundle_identifier ?? '' })
+          .onConflict((oc) =>
+            oc.columns(['application_id', 'udid', 'channel', 'bundle_identifier']).doUpdateSet((eb) => ({
+              user_id: eb.ref('excluded.user_id'),
+              platform: eb.ref('excluded.platform'),
+              environment: eb.ref('excluded.environment'),
+              token: eb.ref('excluded.token'),
+              updated_at: eb.ref('excluded.updated_at'),
+            })),
+          )
           .execute();
-        await trx.insertInto('push_subscriptions').values(row).execute();
       }
     });
   }
