@@ -158,7 +158,12 @@ export interface FcmStandIn {
  * scope); messages:send checks the access token and answers as FCM does
  * (200 with a name, 404 UNREGISTERED, 503 UNAVAILABLE).
  */
-export async function startFcm(): Promise<FcmStandIn> {
+export interface FcmOptions {
+  /** Answer each push this much later, so that a big send takes a while (scheduling races). */
+  delayMs?: number;
+}
+
+export async function startFcm(options: FcmOptions = {}): Promise<FcmStandIn> {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const verifyKey = await importSPKI(publicKey.export({ type: 'spki', format: 'pem' }).toString(), 'RS256');
   const clientEmail = 'push@test-project.iam.gserviceaccount.com';
@@ -233,6 +238,7 @@ export async function startFcm(): Promise<FcmStandIn> {
         if (behaviour === 'transient-once') behaviours.set(token, 'ok');
         return fcmError(503, 'UNAVAILABLE');
       }
+      if (options.delayMs) await new Promise((resolve) => setTimeout(resolve, options.delayMs));
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(request.headers)) if (typeof v === 'string') headers[k] = v;
       state.pushes.push({ token, headers, body });
