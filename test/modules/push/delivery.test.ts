@@ -1,7 +1,10 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Credentials } from '../../../src/modules/apps/service.js';
 import { type ApnsStandIn, type FcmStandIn, startApns, startFcm } from '../../helpers/push-gateways.js';
-import { dialects, startServer, type TestServer } from '../../helpers/server.js';
+import { createPostgresDatabase, dialects, startServer, type TestServer } from '../../helpers/server.js';
 import { sessionForm } from '../../helpers/signature.js';
 
 const KEY = 'ab'.repeat(32);
@@ -187,6 +190,62 @@ describe.each(dialects)('push delivery to loopback APNs and FCM (%s)', (dialect)
     expect(final).toMatchObject({ occured_count: 3, active: false });
   });
 
+  it('scheduled events survive a restart: the next server sends what is due, once', async () => {
+    // Its own database (and data folder), so that a second server can open it after the first is gone.
+    const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-restart-'));
+    const database = dialect === 'postgres' ? await createPostgresDatabase() : null;
+    const shared = { ...env(), SWITCHBOARD_DATA: dataDir, ...(database ? { DATABASE_URL: database.url } : {}) };
+    try {
+      const first = await startServer(dialect, { env: shared });
+      const restartApp = await first.createApplication();
+      await first.app.services.push.credentials.setFcm(restartApp.application_id, JSON.stringify(fcm.serviceAccount));
+      const user = await first.app.services.users.create(restartApp.application_id, { login: 'sleeper', password: 'password-1' });
+      await first.app.services.push.subscriptions.create(restartApp.application_id, user.id, {
+        notification_channel: 'gcm',
+        device: { platform: 'android', udid: 'sleeper-phone' },
+        push_token: { environment: 'development', client_identification_sequence: 'sleeper-fcm' },
+      });
+      const caller = { applicationId: restartApp.application_id, userId: null };
+      const start = Math.floor(first.clock.now() / 1000);
+      const common = { notification_type: 'push', push_type: 'gcm', environment: 'development', user: { ids: `${user.id}` } };
+      await first.app.services.push.events.create(caller, {
+        ...common,
+        event_type: 'fixed_date',
+        date: start + 600,
+        message: b64('after-restart'),
+      });
+      const periodic = await first.app.services.push.events.create(caller, {
+        ...common,
+        event_type: 'period_date',
+        date: start + 600,
+        period: 86400,
+        message: b64('daily-after-restart'),
+      });
+      await first.app.services.push.scheduler.tick();
+      await first.close();
+
+      const second = await startServer(dialect, { env: shared });
+      try {
+        second.clock.set(first.clock.now() + 601_000);
+        const received = () => fcm.pushes.filter((p) => p.token === 'sleeper-fcm').map((p) => p.body.message.data.message);
+        await second.app.services.push.scheduler.tick();
+        await second.app.services.push.scheduler.tick();
+        expect(received().sort()).toEqual(['after-restart', 'daily-after-restart']);
+        second.clock.advance(86400_000);
+        await second.app.services.push.scheduler.tick();
+        expect(received().filter((m) => m === 'daily-after-restart')).toHaveLength(2);
+        expect(received().filter((m) => m === 'after-restart')).toHaveLength(1);
+        const state = await second.app.services.push.events.get(caller, periodic.id);
+        expect(state).toMatchObject({ occured_count: 2, active: true });
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await database?.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it.runIf(dialect === 'postgres')(
     'two servers on one PostgreSQL share the schedule: every occurrence exactly once',
     async () => {
@@ -225,7 +284,7 @@ describe.each(dialects)('push delivery to loopback APNs and FCM (%s)', (dialect)
         expect(got).toHaveLength(30);
         for (let i = 0; i < 10; i++) expect(got.filter((m) => m === `race-${i}`)).toHaveLength(3);
       } finally {
-        await second.app.close();
+        await second.close();
       }
     },
   );
