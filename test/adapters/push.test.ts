@@ -274,6 +274,19 @@ describe('gateway credentials and token lifetimes', () => {
     await apns.close();
   });
 
+  it('FCM: the first pushes of a send share one token request', async () => {
+    const fcm = await startFcm();
+    const gateway = new FcmGateway(fcm.url, fcm.tokenUrl);
+    const sa = fcm.serviceAccount;
+    const credentials = { projectId: sa.project_id, clientEmail: sa.client_email, privateKey: sa.private_key };
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => gateway.send({ token: `cold-${i}`, data: { message: 'm' }, credentials })),
+    );
+    expect(results.every((r) => r.outcome === 'sent')).toBe(true);
+    expect(fcm.tokenRequests).toBe(1);
+    await fcm.close();
+  });
+
   it('FCM: the OAuth token is cached until shortly before it expires, then fetched again', async () => {
     const fcm = await startFcm();
     let now = Date.now();
