@@ -164,7 +164,7 @@ async function main() {
   await insertSubscriptions(env, app.application_id, knobs.users);
   const fillSeconds = seconds();
   console.log(`${fmt(fillSeconds, 1)} s`);
-  const member = lastJson(cli('user', 'create', '--app', appId, '--login', 'bench-member', '--password', PASSWORD, '--json'));
+  cli('user', 'create', '--app', appId, '--login', 'bench-member', '--password', PASSWORD, '--json');
 
   const baselinePort = await freePort();
   const baseline = launch(
