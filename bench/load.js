@@ -25,6 +25,22 @@ function requestsFor(spec) {
       },
     ];
   }
+  if (spec.kind === 'subscribe') {
+    // A fresh device token each time over ten devices: each POST writes, and its answer (the user's subscriptions) stays small.
+    let n = 0;
+    return [
+      {
+        method: 'POST',
+        path: spec.path,
+        setupRequest(request) {
+          n += 1;
+          request.body = `notification_channel=gcm&device%5Bplatform%5D=android&device%5Budid%5D=bench-${n % 10}&push_token%5Benvironment%5D=production&push_token%5Bclient_identification_sequence%5D=fcm-${process.pid}-${n}`;
+          request.headers = { ...request.headers, 'Content-Type': 'application/x-www-form-urlencoded' };
+          return request;
+        },
+      },
+    ];
+  }
   if (spec.kind !== 'create-session') return undefined;
   const nextForm = sessionForms(spec.app, spec.extra);
   return [

@@ -280,7 +280,7 @@ export async function buildServer(config: Config, options: ServerOptions = {}): 
   addressBookRoutes(app, services.addressBook);
   contentRoutes(app, services.content, config.endpoints.api);
   dataRoutes(app, services.records, services.classes);
-  pushRoutes(app, services.push.subscriptions, services.push.events);
+  pushRoutes(app, services.push.subscriptions, services.push.events, services.push.credentials);
   chatRoutes(app, services.dialogs, services.messages);
   if (services.blobStore instanceof LocalBlobStore) localUploadRoute(app, services.blobStore);
   app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger());

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMailer } from '../../src/adapters/mailer/index.js';
-import { ApnsGateway, EmailGateway, FcmGateway, type PushGateway } from '../../src/adapters/push/index.js';
-import { type ApnsStandIn, type FcmStandIn, startApns, startFcm } from '../helpers/push-gateways.js';
+import { type ApnsCredentials, ApnsGateway, EmailGateway, FcmGateway, type PushGateway } from '../../src/adapters/push/index.js';
+import { generateCertificate } from '../../src/core/certificate.js';
+import { type ApnsStandIn, apnsClientCertificate, type FcmStandIn, startApns, startFcm } from '../helpers/push-gateways.js';
 import { REFUSED_PREFIX, type SmtpInbox, startSmtp } from '../helpers/smtp.js';
 
 /** One implementation with its loopback stand-in: how to address a device, script it, and see what arrived. */
@@ -197,6 +198,109 @@ describe('gateway specifics', () => {
       credentials: { ...credentials, privateKey: other },
     });
     expect(refused.outcome).toBe('failed');
+    await fcm.close();
+  });
+});
+
+describe('gateway credentials and token lifetimes', () => {
+  it('APNs certificate auth: a client certificate the host trusts needs no provider token; an unknown one is refused', async () => {
+    const server = await generateCertificate(['127.0.0.1']);
+    const client = await apnsClientCertificate('com.example.app');
+    const apns = await startApns({ tls: { key: server.key, cert: server.cert, clientCa: client.cert } });
+    const gateway = new ApnsGateway({ production: apns.url, development: apns.url }, Date.now, server.cert);
+    const push = (credentials: ApnsCredentials) =>
+      gateway.send({
+        token: hex(),
+        environment: 'development',
+        topic: 'com.example.app',
+        pushType: 'alert',
+        payload: { aps: {} },
+        credentials,
+      });
+    expect(await push({ kind: 'certificate', cert: client.cert, key: client.key })).toEqual({ outcome: 'sent' });
+    expect(apns.pushes).toHaveLength(1);
+    expect(apns.pushes[0]?.headers.authorization).toBeUndefined();
+    expect(apns.jwts.size).toBe(0);
+    const stranger = await apnsClientCertificate('someone.else');
+    expect(await push({ kind: 'certificate', cert: stranger.cert, key: stranger.key })).toEqual({
+      outcome: 'failed',
+      reason: 'MissingProviderToken',
+    });
+    expect(apns.pushes).toHaveLength(1);
+    await gateway.close();
+    await apns.close();
+  });
+
+  it('APNs: the provider token is renewed once it nears the hour, not before', async () => {
+    const apns = await startApns();
+    let now = Date.now();
+    const gateway = new ApnsGateway({ production: apns.url, development: apns.url }, () => now);
+    const credentials = { kind: 'token' as const, keyId: apns.keyId, teamId: apns.teamId, privateKey: apns.privateKey };
+    const push = () =>
+      gateway.send({
+        token: hex(),
+        environment: 'production',
+        topic: 'com.example.app',
+        pushType: 'alert',
+        payload: { aps: {} },
+        credentials,
+      });
+    expect(await push()).toEqual({ outcome: 'sent' });
+    now += 20 * 60_000;
+    expect(await push()).toEqual({ outcome: 'sent' });
+    expect(apns.jwts.size).toBe(1);
+    now += 40 * 60_000;
+    expect(await push()).toEqual({ outcome: 'sent' });
+    expect(apns.jwts.size).toBe(2);
+    await gateway.close();
+    await apns.close();
+  });
+
+  it('APNs: background pushes go at priority 5, which the stand-in insists on', async () => {
+    const apns = await startApns();
+    const gateway = new ApnsGateway({ production: apns.url, development: apns.url });
+    const credentials = { kind: 'token' as const, keyId: apns.keyId, teamId: apns.teamId, privateKey: apns.privateKey };
+    const result = await gateway.send({
+      token: hex(),
+      environment: 'production',
+      topic: 'com.example.app',
+      pushType: 'background',
+      payload: { aps: { 'content-available': 1 } },
+      credentials,
+    });
+    expect(result).toEqual({ outcome: 'sent' });
+    expect(apns.pushes[0]?.headers).toMatchObject({ 'apns-push-type': 'background', 'apns-priority': '5' });
+    await gateway.close();
+    await apns.close();
+  });
+
+  it('FCM: the first pushes of a send share one token request', async () => {
+    const fcm = await startFcm();
+    const gateway = new FcmGateway(fcm.url, fcm.tokenUrl);
+    const sa = fcm.serviceAccount;
+    const credentials = { projectId: sa.project_id, clientEmail: sa.client_email, privateKey: sa.private_key };
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => gateway.send({ token: `cold-${i}`, data: { message: 'm' }, credentials })),
+    );
+    expect(results.every((r) => r.outcome === 'sent')).toBe(true);
+    expect(fcm.tokenRequests).toBe(1);
+    await fcm.close();
+  });
+
+  it('FCM: the OAuth token is cached until shortly before it expires, then fetched again', async () => {
+    const fcm = await startFcm();
+    let now = Date.now();
+    const gateway = new FcmGateway(fcm.url, fcm.tokenUrl, () => now);
+    const sa = fcm.serviceAccount;
+    const credentials = { projectId: sa.project_id, clientEmail: sa.client_email, privateKey: sa.private_key };
+    const push = () => gateway.send({ token: 'tok', data: { message: 'm' }, credentials });
+    expect(await push()).toEqual({ outcome: 'sent' });
+    now += 30 * 60_000;
+    expect(await push()).toEqual({ outcome: 'sent' });
+    expect(fcm.tokenRequests).toBe(1);
+    now += 30 * 60_000;
+    expect(await push()).toEqual({ outcome: 'sent' });
+    expect(fcm.tokenRequests).toBe(2);
     await fcm.close();
   });
 });

@@ -20,6 +20,8 @@ export class ApnsGateway implements PushGateway<ApnsNotification> {
   constructor(
     private readonly hosts: { production: string; development: string },
     private readonly now: () => number = Date.now,
+    /** The CA (PEM) to trust for the APNs hosts instead of the system's: loopback stand-ins. */
+    private readonly ca?: string,
   ) {}
 
   async send(n: ApnsNotification): Promise<DeliveryResult> {
@@ -87,12 +89,12 @@ export class ApnsGateway implements PushGateway<ApnsNotification> {
     const key = credentials.kind === 'certificate' ? `${host}\n${credentials.cert}` : host;
     const existing = this.sessions.get(key);
     if (existing && !existing.closed && !existing.destroyed) return existing;
-    const session = http2.connect(
-      host,
-      credentials.kind === 'certificate'
+    const session = http2.connect(host, {
+      ...(this.ca ? { ca: this.ca } : {}),
+      ...(credentials.kind === 'certificate'
         ? { cert: credentials.cert, key: credentials.key, passphrase: credentials.passphrase }
-        : {},
-    );
+        : {}),
+    });
     session.on('error', () => this.sessions.delete(key));
     session.on('close', () => this.sessions.delete(key));
     session.unref();

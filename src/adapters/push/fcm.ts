@@ -58,10 +58,22 @@ export class FcmGateway implements PushGateway<FcmNotification> {
 
   async close(): Promise<void> {}
 
-  private async accessToken(credentials: FcmCredentials): Promise<string> {
+  /** Token requests in flight: the first pushes of a big send share one instead of each asking Google. */
+  private readonly fetching = new Map<string, Promise<string>>();
+
+  private accessToken(credentials: FcmCredentials): Promise<string> {
     const cached = this.tokens.get(credentials.clientEmail);
+    if (cached && cached.expiresAt - 60_000 > this.now()) return Promise.resolve(cached.token);
+    let pending = this.fetching.get(credentials.clientEmail);
+    if (!pending) {
+      pending = this.fetchToken(credentials).finally(() => this.fetching.delete(credentials.clientEmail));
+      this.fetching.set(credentials.clientEmail, pending);
+    }
+    return pending;
+  }
+
+  private async fetchToken(credentials: FcmCredentials): Promise<string> {
     const now = this.now();
-    if (cached && cached.expiresAt - 60_000 > now) return cached.token;
     const audience = this.tokenUrl ?? credentials.tokenUri ?? DEFAULT_TOKEN_URI;
     const issuedAt = Math.floor(now / 1000);
     const assertion = await new SignJWT({ scope: SCOPE })

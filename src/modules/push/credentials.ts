@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
 import type { ApnsCredentials, FcmCredentials } from '../../adapters/push/types.js';
 import type { Clock } from '../../core/clock.js';
 import { errors } from '../../core/errors.js';
@@ -16,13 +16,69 @@ export class PushCredentials {
     private readonly clock: Clock,
   ) {}
 
+  /** Keys are parsed here, so a bad one is a 422 now rather than a failed push later. */
   async setApns(applicationId: number, credentials: ApnsCredentials): Promise<void> {
     if (credentials.kind === 'token') {
       if (!/^[A-Z0-9]{10}$/.test(credentials.keyId)) throw errors.validation('apns_key_id', 'must be the 10-character key id');
       if (!/^[A-Z0-9]{10}$/.test(credentials.teamId)) throw errors.validation('apns_team_id', 'must be the 10-character team id');
-      if (!credentials.privateKey.includes('PRIVATE KEY')) throw errors.validation('apns_key', 'must be the .p8 key (PEM)');
+      if (keyType(credentials.privateKey) !== 'ec') throw errors.validation('apns_key', 'must be the .p8 key (PEM)');
+    } else {
+      try {
+        new X509Certificate(credentials.cert);
+      } catch {
+        throw errors.validation('apns_cert', 'must be a PEM certificate');
+      }
+      if (keyType(credentials.key, credentials.passphrase) === null) {
+        throw errors.validation('apns_cert_key', 'must be the PEM private key of the certificate (and its passphrase)');
+      }
+    }
+    if (credentials.topic !== undefined && !/^[A-Za-z0-9.-]{1,200}$/.test(credentials.topic)) {
+      throw errors.validation('apns_topic', 'must be a bundle id');
     }
     await this.save(applicationId, 'apns', credentials);
+  }
+
+  /**
+   * The owner's REST body for APNs: {key, key_id, team_id} (token auth) or
+   * {cert, cert_key, passphrase} (certificate auth), both with an optional topic.
+   */
+  async setApnsFromParams(applicationId: number, params: Record<string, unknown>): Promise<void> {
+    const str = (name: string) =>
+      typeof params[name] === 'string' && params[name] !== '' ? (params[name] as string) : undefined;
+    const topic = str('topic') ? { topic: str('topic') as string } : {};
+    if (str('key') !== undefined) {
+      await this.setApns(applicationId, {
+        kind: 'token',
+        keyId: str('key_id') ?? '',
+        teamId: str('team_id') ?? '',
+        privateKey: str('key') as string,
+        ...topic,
+      });
+    } else if (str('cert') !== undefined) {
+      await this.setApns(applicationId, {
+        kind: 'certificate',
+        cert: str('cert') as string,
+        key: str('cert_key') ?? '',
+        ...(str('passphrase') ? { passphrase: str('passphrase') as string } : {}),
+        ...topic,
+      });
+    } else {
+      throw errors.validation('apns', 'give key, key_id and team_id (token auth) or cert and cert_key (certificate auth)');
+    }
+  }
+
+  /** What is set, without a secret: for the owner to check. */
+  async summary(applicationId: number) {
+    const [apns, fcm] = await Promise.all([this.apns(applicationId), this.fcm(applicationId)]);
+    return {
+      apns:
+        apns === null
+          ? null
+          : apns.kind === 'token'
+            ? { auth: 'token', key_id: apns.keyId, team_id: apns.teamId, topic: apns.topic ?? null }
+            : { auth: 'certificate', subject: certificateSubject(apns.cert), topic: apns.topic ?? null },
+      fcm: fcm === null ? null : { project_id: fcm.projectId, client_email: fcm.clientEmail },
+    };
   }
 
   /** From the service-account JSON Google hands out. */
@@ -37,6 +93,7 @@ export class PushCredentials {
     if (typeof project_id !== 'string' || typeof client_email !== 'string' || typeof private_key !== 'string') {
       throw errors.validation('fcm_service_account', 'needs project_id, client_email and private_key');
     }
+    if (keyType(private_key) !== 'rsa') throw errors.validation('fcm_service_account', 'private_key must be an RSA key (PEM)');
     const credentials: FcmCredentials = {
       projectId: project_id,
       clientEmail: client_email,
@@ -81,5 +138,22 @@ export class PushCredentials {
       // Another key (rotated without re-entering credentials): as if none were set.
       return null;
     }
+  }
+}
+
+/** The key's type (ec, rsa, ...), or null when it does not parse. */
+function keyType(pem: string, passphrase?: string): string | null {
+  try {
+    return createPrivateKey({ key: pem, ...(passphrase ? { passphrase } : {}) }).asymmetricKeyType ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function certificateSubject(pem: string): string | null {
+  try {
+    return new X509Certificate(pem).subject;
+  } catch {
+    return null;
   }
 }

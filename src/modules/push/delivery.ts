@@ -51,7 +51,7 @@ export class Delivery {
     const selector = JSON.parse(event.recipients) as RecipientSelector;
     const email = event.notification_type === 'email';
     const universal = !email && event.push_type === null ? parseUniversal(event.message) : null;
-    const channels = email ? ['email'] : channelsOf(event.push_type);
+    const channels = email ? ['email'] : channelsOf(event.push_type, event.message);
     const [apns, fcm] = email
       ? [null, null]
       : await Promise.all([this.credentials.apns(event.application_id), this.credentials.fcm(event.application_id)]);
@@ -154,10 +154,10 @@ export class Delivery {
 /**
  * A universal push goes to apns and gcm subscriptions; with ios_voip=1 a
  * user's VoIP subscriptions replace their apns ones (users without VoIP get
- * the standard push); without it, VoIP subscriptions are left out.
+ * the standard push); without it, channelsOf leaves VoIP subscriptions out.
  */
 function pickUniversal(subscriptions: SubscriptionRow[], universal: UniversalMessage): SubscriptionRow[] {
-  if (!universal.iosVoip) return subscriptions.filter((s) => s.channel !== 'apns_voip');
+  if (!universal.iosVoip) return subscriptions;
   const withVoip = new Set(subscriptions.filter((s) => s.channel === 'apns_voip').map((s) => s.user_id));
   return subscriptions.filter((s) => s.channel !== 'apns' || !withVoip.has(s.user_id));
 }

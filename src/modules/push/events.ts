@@ -3,6 +3,7 @@ import { baseError, errors } from '../../core/errors.js';
 import type { UsersService } from '../users/service.js';
 import type { RecipientSelector } from '../users/store.js';
 import { type EventJson, formatEvent, formatStatus } from './format.js';
+import { parseUniversal } from './payload.js';
 import type { EventChanges, EventRow, PushStore } from './store.js';
 import { checkSchedule, readEvent, readPeriod } from './validation.js';
 
@@ -14,9 +15,14 @@ export interface Caller {
 
 export const RECIPIENT_BATCH = 500;
 
-/** The subscription channels an event of this push type reaches. */
-export function channelsOf(pushType: string | null): string[] {
-  return pushType === null ? ['apns', 'apns_voip', 'gcm'] : [pushType];
+/**
+ * The subscription channels an event of this push type reaches. A universal
+ * push uses VoIP subscriptions only when it asks for ios_voip, so without it
+ * a user with nothing but a VoIP subscription cannot receive it.
+ */
+export function channelsOf(pushType: string | null, message: string): string[] {
+  if (pushType !== null) return [pushType];
+  return parseUniversal(message).iosVoip ? ['apns', 'apns_voip', 'gcm'] : ['apns', 'gcm'];
 }
 
 export class EventsService {
@@ -31,7 +37,14 @@ export class EventsService {
   async create(caller: Caller, raw: unknown): Promise<EventJson> {
     const now = this.clock.now();
     const input = readEvent(raw, now);
-    if (!(await this.anyoneReachable(caller.applicationId, input.recipients, channelsOf(input.pushType), input.environment))) {
+    if (
+      !(await this.anyoneReachable(
+        caller.applicationId,
+        input.recipients,
+        channelsOf(input.pushType, input.message),
+        input.environment,
+      ))
+    ) {
       throw baseError(422, 'No one can receive the message');
     }
     const row = await this.store.insertEvent({

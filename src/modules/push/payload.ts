@@ -84,12 +84,21 @@ export function parseGcmMessage(message: string): Record<string, string> {
     const at = pair.indexOf('=');
     const key = at > 0 ? pair.slice(0, at) : '';
     if (!/^data\.[A-Za-z0-9_.-]+$/.test(key)) throw errors.validation('event.message', 'must be data.key=value pairs');
-    const value = decodeBase64(decodeURIComponent(pair.slice(at + 1)));
+    const value = decodeBase64(uriDecode(pair.slice(at + 1)));
     if (!value) throw errors.validation('event.message', `${key} must be base64 encoded`);
     data[key.slice(5)] = cgiUnescape(value.toString('utf8'));
   }
   if (!('message' in data)) throw errors.validation('event.message', 'data.message is required');
   return data;
+}
+
+/** decodeURIComponent without the URIError a stray % would raise (a 422 then, not a 500). */
+function uriDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return '\0';
+  }
 }
 
 /** A universal message: text, or standard parameters plus custom ones. */

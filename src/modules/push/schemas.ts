@@ -58,3 +58,20 @@ export const EventPageReply = Type.Object({
 });
 export const IdParams = Type.Object({ id: Type.String({ pattern: '^[0-9]{1,15}$' }) });
 export const AnyObject = Type.Object({}, { additionalProperties: true });
+export const ServiceParams = Type.Object({ service: Type.Union([Type.Literal('apns'), Type.Literal('fcm')]) });
+const NullableText = Type.Union([Type.String(), Type.Null()]);
+export const CredentialsReply = Type.Object({
+  push_credentials: Type.Object({
+    apns: Type.Union([
+      Type.Object({
+        auth: Type.String(),
+        key_id: Type.Optional(Type.String()),
+        team_id: Type.Optional(Type.String()),
+        subject: Type.Optional(NullableText),
+        topic: NullableText,
+      }),
+      Type.Null(),
+    ]),
+    fcm: Type.Union([Type.Object({ project_id: Type.String(), client_email: Type.String() }), Type.Null()]),
+  }),
+});

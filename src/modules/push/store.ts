@@ -14,20 +14,33 @@ export class PushStore {
     readonly dialect: DialectName,
   ) {}
 
-  /** Subscribes a device; the same device, channel and bundle replaces the old row (whoever held it). */
-  upsertSubscriptions(rows: Array<Insertable<PushSubscriptionTable>>): Promise<void> {
-    return this.db.transaction().execute(async (trx) => {
-      for (const row of rows) {
-        await trx
-          .deleteFrom('push_subscriptions')
-          .where('application_id', '=', row.application_id)
-          .where('udid', '=', row.udid)
-          .where('channel', '=', row.channel)
-          .where('bundle_identifier', '=', row.bundle_identifier ?? '')
-          .execute();
-        await trx.insertInto('push_subscriptions').values(row).execute();
-      }
-    });
+  /**
+   * Subscribes a device; the same device, channel and bundle replaces the old
+   * row (whoever held it) in place. One atomic upsert, so the same device
+   * subscribing twice at once cannot trip the unique index.
+   */
+  async upsertSubscriptions(rows: Array<Insertable<PushSubscriptionTable>>): Promise<void> {
+    // One channel (the usual case) is one statement: no transaction around it.
+    if (rows.length === 1) return this.upsertIn(this.db, rows);
+    await this.db.transaction().execute((trx) => this.upsertIn(trx, rows));
+  }
+
+  private async upsertIn(db: Kysely<Database>, rows: Array<Insertable<PushSubscriptionTable>>): Promise<void> {
+    for (const row of rows) {
+      await db
+        .insertInto('push_subscriptions')
+        .values({ ...row, bundle_identifier: row.bundle_identifier ?? '' })
+        .onConflict((oc) =>
+          oc.columns(['application_id', 'udid', 'channel', 'bundle_identifier']).doUpdateSet((eb) => ({
+            user_id: eb.ref('excluded.user_id'),
+            platform: eb.ref('excluded.platform'),
+            environment: eb.ref('excluded.environment'),
+            token: eb.ref('excluded.token'),
+            updated_at: eb.ref('excluded.updated_at'),
+          })),
+        )
+        .execute();
+    }
   }
 
   subscriptionsOf(applicationId: number, userId: number): Promise<SubscriptionRow[]> {

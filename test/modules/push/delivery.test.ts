@@ -1,7 +1,10 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Credentials } from '../../../src/modules/apps/service.js';
 import { type ApnsStandIn, type FcmStandIn, startApns, startFcm } from '../../helpers/push-gateways.js';
-import { dialects, startServer, type TestServer } from '../../helpers/server.js';
+import { createPostgresDatabase, dialects, startServer, type TestServer } from '../../helpers/server.js';
 import { sessionForm } from '../../helpers/signature.js';
 
 const KEY = 'ab'.repeat(32);
@@ -39,6 +42,12 @@ describe.each(dialects)('push delivery to loopback APNs and FCM (%s)', (dialect)
       headers: { 'QB-Token': token },
       json: { event: { notification_type: 'push', environment: 'development', ...event } },
     });
+  // Through the service (as an API key would): the earlier tests move the clock past the session's expiry.
+  const send = (event: Record<string, unknown>) =>
+    server.app.services.push.events.create(
+      { applicationId: app.application_id, userId: null },
+      { notification_type: 'push', environment: 'development', ...event },
+    );
   const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64');
 
   beforeAll(async () => {
@@ -187,6 +196,159 @@ describe.each(dialects)('push delivery to loopback APNs and FCM (%s)', (dialect)
     expect(final).toMatchObject({ occured_count: 3, active: false });
   });
 
+  it('streams a large audience in batches with bounded concurrency; FCM dead tokens go; missing credentials count as failed', async () => {
+    const db = server.app.services.storage.db;
+    const now = server.clock.now();
+    const ids: number[] = [];
+    // More users than one recipient batch (500), written directly: sign-ups would hash 1,100 passwords.
+    for (let at = 0; at < 1100; at += 100) {
+      const rows = Array.from({ length: 100 }, (_, i) => ({
+        application_id: app.application_id,
+        login: `crowd-${at + i}`,
+        email: null,
+        password_hash: '',
+        full_name: null,
+        phone: null,
+        website: null,
+        facebook_id: null,
+        twitter_id: null,
+        twitter_digits_id: null,
+        external_user_id: null,
+        blob_id: null,
+        custom_data: null,
+        user_tags: null,
+        created_at: now,
+        updated_at: now,
+        last_request_at: null,
+      }));
+      ids.push(...(await db.insertInto('users').values(rows).returning('id').execute()).map((r) => r.id));
+    }
+    for (let at = 0; at < ids.length; at += 100) {
+      await db
+        .insertInto('push_subscriptions')
+        .values(
+          ids.slice(at, at + 100).map((id) => ({
+            application_id: app.application_id,
+            user_id: id,
+            channel: 'gcm',
+            platform: 'android',
+            udid: `crowd-${id}`,
+            environment: 'development',
+            bundle_identifier: '',
+            token: `crowd-fcm-${id}`,
+            created_at: now,
+            updated_at: now,
+          })),
+        )
+        .execute();
+    }
+    const deadId = ids[700] as number;
+    fcm.behave(`crowd-fcm-${deadId}`, 'dead');
+    const created = await send({ push_type: 'gcm', user: { ids: ids.join(',') }, message: b64('crowd') });
+    await server.app.services.push.scheduler.idle();
+    const got = new Set(fcm.pushes.filter((p) => p.token.startsWith('crowd-fcm-')).map((p) => p.token));
+    expect(got.size).toBe(ids.length - 1);
+    expect(got.has(`crowd-fcm-${deadId}`)).toBe(false);
+    expect(fcm.maxInFlight).toBeLessThanOrEqual(32);
+    const caller = { applicationId: app.application_id, userId: null };
+    const status = await server.app.services.push.events.status(caller, created.id);
+    expect(status.event).toMatchObject({ sent_count: ids.length - 1, removed_count: 1, failed_count: 0 });
+    expect(await server.app.services.push.subscriptions.list(app.application_id, deadId)).toEqual([]);
+
+    // Without FCM credentials nothing can go out: each push counts as failed, no subscription is touched.
+    const saved = await server.app.services.storage.db
+      .selectFrom('push_credentials')
+      .selectAll()
+      .where('application_id', '=', app.application_id)
+      .where('service', '=', 'fcm')
+      .executeTakeFirstOrThrow();
+    await server.app.services.push.credentials.remove(app.application_id, 'fcm');
+    try {
+      const few = ids.slice(0, 3);
+      const orphan = await send({ push_type: 'gcm', user: { ids: few.join(',') }, message: b64('nowhere') });
+      await server.app.services.push.scheduler.idle();
+      const failed = await server.app.services.push.events.status(caller, orphan.id);
+      expect(failed.event).toMatchObject({ sent_count: 0, failed_count: 3, removed_count: 0 });
+      expect(await server.app.services.push.subscriptions.list(app.application_id, few[0] as number)).toHaveLength(1);
+    } finally {
+      await db.insertInto('push_credentials').values(saved).execute();
+    }
+  });
+
+  it('universal ios_* keys become aps keys, custom keys root keys; a silent push is background at priority 5', async () => {
+    const users = server.app.services.users;
+    const gina = (await users.create(app.application_id, { login: 'gina', password: 'password-1', email: 'gina@example.com' }))
+      .id;
+    const token = apnsToken();
+    await subscribe(gina, 'apns', token);
+    const silent = { ios_content_available: 1, ios_mutable_content: 1, ios_category: 'CALL', ios_voip: 0, room: 7 };
+    await send({ user: { ids: `${gina}` }, message: b64(silent) });
+    await server.app.services.push.scheduler.idle();
+    const push = apns.pushes.find((p) => p.token === token);
+    expect(push?.body).toEqual({ aps: { 'content-available': 1, 'mutable-content': 1, category: 'CALL' }, room: 7 });
+    expect(push?.headers).toMatchObject({
+      'apns-push-type': 'background',
+      'apns-priority': '5',
+      'apns-topic': 'com.example.chat',
+    });
+  });
+
+  it('scheduled events survive a restart: the next server sends what is due, once', async () => {
+    // Its own database (and data folder), so that a second server can open it after the first is gone.
+    const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-restart-'));
+    const database = dialect === 'postgres' ? await createPostgresDatabase() : null;
+    const shared = { ...env(), SWITCHBOARD_DATA: dataDir, ...(database ? { DATABASE_URL: database.url } : {}) };
+    try {
+      const first = await startServer(dialect, { env: shared });
+      const restartApp = await first.createApplication();
+      await first.app.services.push.credentials.setFcm(restartApp.application_id, JSON.stringify(fcm.serviceAccount));
+      const user = await first.app.services.users.create(restartApp.application_id, { login: 'sleeper', password: 'password-1' });
+      await first.app.services.push.subscriptions.create(restartApp.application_id, user.id, {
+        notification_channel: 'gcm',
+        device: { platform: 'android', udid: 'sleeper-phone' },
+        push_token: { environment: 'development', client_identification_sequence: 'sleeper-fcm' },
+      });
+      const caller = { applicationId: restartApp.application_id, userId: null };
+      const start = Math.floor(first.clock.now() / 1000);
+      const common = { notification_type: 'push', push_type: 'gcm', environment: 'development', user: { ids: `${user.id}` } };
+      await first.app.services.push.events.create(caller, {
+        ...common,
+        event_type: 'fixed_date',
+        date: start + 600,
+        message: b64('after-restart'),
+      });
+      const periodic = await first.app.services.push.events.create(caller, {
+        ...common,
+        event_type: 'period_date',
+        date: start + 600,
+        period: 86400,
+        message: b64('daily-after-restart'),
+      });
+      await first.app.services.push.scheduler.tick();
+      await first.close();
+
+      const second = await startServer(dialect, { env: shared });
+      try {
+        second.clock.set(first.clock.now() + 601_000);
+        const received = () => fcm.pushes.filter((p) => p.token === 'sleeper-fcm').map((p) => p.body.message.data.message);
+        await second.app.services.push.scheduler.tick();
+        await second.app.services.push.scheduler.tick();
+        expect(received().sort()).toEqual(['after-restart', 'daily-after-restart']);
+        second.clock.advance(86400_000);
+        await second.app.services.push.scheduler.tick();
+        expect(received().filter((m) => m === 'daily-after-restart')).toHaveLength(2);
+        expect(received().filter((m) => m === 'after-restart')).toHaveLength(1);
+        const state = await second.app.services.push.events.get(caller, periodic.id);
+        expect(state).toMatchObject({ occured_count: 2, active: true });
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await database?.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it.runIf(dialect === 'postgres')(
     'two servers on one PostgreSQL share the schedule: every occurrence exactly once',
     async () => {
@@ -225,7 +387,7 @@ describe.each(dialects)('push delivery to loopback APNs and FCM (%s)', (dialect)
         expect(got).toHaveLength(30);
         for (let i = 0; i < 10; i++) expect(got.filter((m) => m === `race-${i}`)).toHaveLength(3);
       } finally {
-        await second.app.close();
+        await second.close();
       }
     },
   );

@@ -46,7 +46,13 @@ describe.each(dialects)('push subscriptions and events through the official SDK 
       ),
     );
     expect(again).toHaveLength(1);
-    expect(again[0].subscription.id).not.toBe(created[0].subscription.id);
+    expect(again[0].subscription.id).toBe(created[0].subscription.id);
+    const stored = await server.app.services.storage.db
+      .selectFrom('push_subscriptions')
+      .select('token')
+      .where('id', '=', again[0].subscription.id)
+      .executeTakeFirstOrThrow();
+    expect(stored.token).toBe('fcm-token-2');
 
     const ios = await call((cb) =>
       QB.pushnotifications.subscriptions.create(
