@@ -254,6 +254,8 @@ async function check(url, path, token, status, test) {
 }
 
 async function main() {
+  // The code measured: read before the run, since HEAD may move while it lasts.
+  const measured = revision();
   const pin = pinning();
   const info = machine();
   console.log(`Switchboard chat benchmark: ${info.nproc} cores, ${info.cpu}, node ${info.node}`);
@@ -529,7 +531,7 @@ async function main() {
 
   const output = {
     date: new Date().toISOString(),
-    revision: revision(),
+    revision: measured,
     machine: { ...info, loadAverageAtEnd },
     method: {
       pinning: pin.note,
