@@ -3,6 +3,7 @@ import type { AuthContext } from '../../core/auth.js';
 import type { Clock } from '../../core/clock.js';
 import { ApiError, errors } from '../../core/errors.js';
 import { objectId } from '../../core/ids.js';
+import { GroupCommit } from '../../storage/group-commit.js';
 import { actingUser, type DeleteReport, type DialogAccess, type DialogsService, PRIVATE } from './dialogs.js';
 import type { ChatEvents } from './events.js';
 import { type Condition, type FieldSpec, readId, readInteger, readListParams, readString, readTime } from './filters.js';
@@ -56,12 +57,19 @@ const MESSAGE_FIELDS: Record<string, FieldSpec> = {
 
 /** Chat messages: history, read and delivered marks, per-user deletion, unread counts. */
 export class MessagesService {
+  private readonly writer: GroupCommit<MessageRow, void>;
+
   constructor(
     private readonly store: ChatStore,
     private readonly dialogs: DialogsService,
     private readonly events: ChatEvents,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.writer = new GroupCommit(
+      (rows) => store.insertMessages(rows).then(() => rows.map(() => undefined)),
+      (row) => store.insertMessage(row),
+    );
+  }
 
   async create(auth: AuthContext, body: Record<string, unknown>): Promise<MessageJson> {
     const me = actingUser(auth);
@@ -88,7 +96,7 @@ export class MessagesService {
       created_at: now,
       updated_at: now,
     };
-    await this.store.insertMessage(row);
+    await this.writer.write(row);
     const json = formatMessage(row);
     if (readFlag(body.send_to_chat)) this.events.publishMessage({ applicationId: auth.applicationId, dialog, message: json });
     return json;
@@ -183,7 +191,7 @@ export class MessagesService {
   async unread(auth: AuthContext, dialogIds: unknown): Promise<Record<string, number>> {
     const me = actingUser(auth);
     const ids = dialogIds === undefined || dialogIds === '' ? null : readObjectIds('chat_dialog_ids', dialogIds, MAX_IDS);
-    const { total, byDialog } = await this.store.unreadCounts(auth.applicationId, me, ids);
+    const { total, byDialog } = await this.store.unreadCounts(me, ids);
     const out: Record<string, number> = { total };
     for (const id of ids ?? []) out[id] = byDialog.get(id) ?? 0;
     return out;

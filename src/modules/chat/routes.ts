@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { authOf } from '../../core/auth.js';
 import type { DialogsService } from './dialogs.js';
 import type { MessagesService } from './messages.js';
+import { DialogJsonSchema, DialogListSchema, MessageJsonSchema, MessageListSchema, UnreadSchema } from './schemas.js';
 import { readFlag } from './text.js';
 
 const AnyObject = Type.Object({}, { additionalProperties: true });
@@ -24,17 +25,17 @@ export function chatRoutes(app: FastifyInstance, dialogs: DialogsService, messag
 
   app.post<{ Body: Body }>(
     '/chat/Dialog.json',
-    { config: user, schema: { summary: 'Create a dialog', tags, body: AnyObject, response: { 201: AnyObject } } },
+    { config: user, schema: { summary: 'Create a dialog', tags, body: AnyObject, response: { 201: DialogJsonSchema } } },
     async (request, reply) => reply.code(201).send(await dialogs.create(authOf(request), request.body)),
   );
   app.get<{ Querystring: Body }>(
     '/chat/Dialog.json',
-    { config: user, schema: { summary: 'List dialogs', tags, querystring: AnyObject, response: { 200: AnyObject } } },
+    { config: user, schema: { summary: 'List dialogs', tags, querystring: AnyObject, response: { 200: DialogListSchema } } },
     async (request) => dialogs.list(authOf(request), request.query),
   );
   app.get<{ Params: Id }>(
     '/chat/Dialog/:id.json',
-    { config: user, schema: { summary: 'Get a dialog', tags, params: IdParams, response: { 200: AnyObject } } },
+    { config: user, schema: { summary: 'Get a dialog', tags, params: IdParams, response: { 200: DialogJsonSchema } } },
     async (request) => dialogs.get(authOf(request), request.params.id),
   );
   app.put<{ Params: Id; Body: Body }>(
@@ -46,7 +47,7 @@ export function chatRoutes(app: FastifyInstance, dialogs: DialogsService, messag
         tags,
         params: IdParams,
         body: AnyObject,
-        response: { 200: AnyObject },
+        response: { 200: DialogJsonSchema },
       },
     },
     async (request) => dialogs.update(authOf(request), request.params.id, request.body),
@@ -91,20 +92,20 @@ export function chatRoutes(app: FastifyInstance, dialogs: DialogsService, messag
 
   app.post<{ Body: Body }>(
     '/chat/Message.json',
-    { config: user, schema: { summary: 'Create a message', tags, body: AnyObject, response: { 201: AnyObject } } },
+    { config: user, schema: { summary: 'Create a message', tags, body: AnyObject, response: { 201: MessageJsonSchema } } },
     async (request, reply) => reply.code(201).send(await messages.create(authOf(request), request.body)),
   );
   app.get<{ Querystring: Body }>(
     '/chat/Message.json',
     {
       config: user,
-      schema: { summary: 'List the messages of a dialog', tags, querystring: AnyObject, response: { 200: AnyObject } },
+      schema: { summary: 'List the messages of a dialog', tags, querystring: AnyObject, response: { 200: MessageListSchema } },
     },
     async (request) => messages.list(authOf(request), request.query),
   );
   app.get<{ Querystring: Body }>(
     '/chat/Message/unread.json',
-    { config: user, schema: { summary: 'Unread message counts', tags, querystring: AnyObject, response: { 200: AnyObject } } },
+    { config: user, schema: { summary: 'Unread message counts', tags, querystring: AnyObject, response: { 200: UnreadSchema } } },
     async (request) => messages.unread(authOf(request), request.query.chat_dialog_ids),
   );
   app.put<{ Body: Body }>(

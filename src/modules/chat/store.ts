@@ -90,7 +90,12 @@ export class ChatStore {
       .where('o.user_id', '=', userId)
       .where('o.hidden', '=', 0);
     for (const condition of where) mine = mine.where(condition);
-    const mineRows = await mine.orderBy(sql.ref(mineSort), sort.direction).orderBy('d.id', sort.direction).limit(take).execute();
+    // The tie-break on o.dialog_id (not d.id) lets the default order come straight from the occupants index.
+    const mineRows = await mine
+      .orderBy(sql.ref(mineSort), sort.direction)
+      .orderBy('o.dialog_id', sort.direction)
+      .limit(take)
+      .execute();
 
     let open = this.publicNotOccupied(applicationId, userId)
       .selectAll('d')
@@ -105,17 +110,20 @@ export class ChatStore {
     const sign = sort.direction === 'asc' ? 1 : -1;
     const rows = [...mineRows, ...openRows] as Array<DialogPageRow & { sort_value: string | number | null }>;
     rows.sort((a, b) => sign * (compare(a.sort_value, b.sort_value) || compare(a.id, b.id)));
-    return rows.slice(skip, take).map(({ sort_value: _, ...row }) => ({ ...row, unread: Number(row.unread) }));
+    const page = rows.slice(skip, take);
+    for (const row of page) row.unread = Number(row.unread);
+    return page;
   }
 
   async countDialogs(applicationId: number, userId: number, where: Condition[]): Promise<number> {
-    let mine = this.db
+    // Unfiltered, the user's own dialogs are counted on the occupants index alone, without the join.
+    const occupied = this.db
       .selectFrom('chat_occupants as o')
-      .innerJoin('chat_dialogs as d', 'd.id', 'o.dialog_id')
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('o.application_id', '=', applicationId)
       .where('o.user_id', '=', userId)
       .where('o.hidden', '=', 0);
+    let mine = where.length === 0 ? occupied : occupied.innerJoin('chat_dialogs as d', 'd.id', 'o.dialog_id');
     let open = this.publicNotOccupied(applicationId, userId).select((eb) => eb.fn.countAll<number>().as('n'));
     for (const condition of where) {
       mine = mine.where(condition);
@@ -205,53 +213,68 @@ export class ChatStore {
       .execute();
   }
 
-  /**
-   * Stores a message and, in the same transaction, the dialog's last-message
-   * fields, every other occupant's unread counter (and total), and shows the
-   * dialog again to occupants who had hidden it.
-   */
+  /** Stores one message in a transaction of its own (see addMessage). */
   async insertMessage(row: Insertable<ChatMessageTable>): Promise<void> {
+    await this.db.transaction().execute((trx) => this.addMessage(trx, row));
+  }
+
+  /**
+   * Stores messages in one transaction (group commit). Dialogs are locked in
+   * id order, so two batches on PostgreSQL never wait on each other in a cycle.
+   */
+  async insertMessages(rows: Array<Insertable<ChatMessageTable>>): Promise<void> {
+    const ordered = [...rows].sort((a, b) => compare(a.dialog_id, b.dialog_id) || compare(a.id, b.id));
+    await this.db.transaction().execute(async (trx) => {
+      for (const row of ordered) await this.addMessage(trx, row);
+    });
+  }
+
+  /**
+   * A message and, in the same transaction, the dialog's last-message fields,
+   * every other occupant's unread counter (and total), and the dialog shown
+   * again to occupants who had hidden it.
+   */
+  private async addMessage(trx: Transaction<Database>, row: Insertable<ChatMessageTable>): Promise<void> {
     // Messages sent at once may commit in any order: the newest one stays the dialog's last.
     const sentAt = row.date_sent;
     const later = sql<number>`case when sort_at < ${sentAt} then ${sentAt} else sort_at end`;
-    await this.db.transaction().execute(async (trx) => {
-      // Writers of one dialog queue on its row (PostgreSQL), so their counter updates never interleave into a deadlock.
-      await this.dialogIn(trx, row.application_id, row.dialog_id, true);
-      await trx.insertInto('chat_messages').values(row).execute();
-      await trx
-        .updateTable('chat_dialogs')
-        .set({
-          last_message: row.message,
-          last_message_date_sent: sentAt,
-          last_message_user_id: row.sender_id,
-          last_message_id: row.id,
-          sort_at: sentAt,
-          updated_at: row.updated_at,
-        })
-        .where('id', '=', row.dialog_id)
-        .where((eb) =>
-          eb.or([
-            eb('last_message_id', 'is', null),
-            eb('last_message_date_sent', '<', sentAt),
-            eb.and([eb('last_message_date_sent', '=', sentAt), eb('last_message_id', '<', row.id)]),
-          ]),
-        )
-        .execute();
-      await trx
-        .updateTable('chat_unread_totals')
-        .set((eb) => ({ total: eb('total', '+', 1) }))
-        .where('user_id', 'in', this.otherOccupants(trx, row.dialog_id, row.sender_id))
-        .execute();
-      await trx
-        .updateTable('chat_occupants')
-        .set({
-          unread_count: sql`unread_count + case when user_id = ${row.sender_id} then 0 else 1 end`,
-          hidden: 0,
-          sort_at: later,
-        })
-        .where('dialog_id', '=', row.dialog_id)
-        .execute();
-    });
+    // PostgreSQL: writers of one dialog queue on its row, so their counter updates never interleave into a deadlock.
+    // SQLite has one writer at a time anyway.
+    if (this.dialect === 'postgres') await this.dialogIn(trx, row.application_id, row.dialog_id, true);
+    await trx.insertInto('chat_messages').values(row).execute();
+    await trx
+      .updateTable('chat_dialogs')
+      .set({
+        last_message: row.message,
+        last_message_date_sent: sentAt,
+        last_message_user_id: row.sender_id,
+        last_message_id: row.id,
+        sort_at: sentAt,
+        updated_at: row.updated_at,
+      })
+      .where('id', '=', row.dialog_id)
+      .where((eb) =>
+        eb.or([
+          eb('last_message_id', 'is', null),
+          eb('last_message_date_sent', '<', sentAt),
+          eb.and([eb('last_message_date_sent', '=', sentAt), eb('last_message_id', '<', row.id)]),
+        ]),
+      )
+      .execute();
+    await trx
+      .updateTable('chat_unread_totals')
+      .set((eb) => ({ total: eb('total', '+', 1) }))
+      .where('user_id', 'in', this.otherOccupants(trx, row.dialog_id, row.sender_id))
+      .execute();
+    await trx
+      .updateTable('chat_occupants')
+      .set({
+        unread_count: sql`unread_count + case when user_id = ${row.sender_id} then 0 else 1 end`,
+        hidden: 0,
+        sort_at: later,
+      })
+      .where('dialog_id', '=', row.dialog_id)
+      .execute();
   }
 
   message(dialogId: string | null, id: string): Promise<MessageRow | undefined> {
@@ -462,11 +485,7 @@ export class ChatStore {
   }
 
   /** Unread counters of a user: in these dialogs, or the total over all of theirs. */
-  async unreadCounts(
-    applicationId: number,
-    userId: number,
-    dialogIds: string[] | null,
-  ): Promise<{ total: number; byDialog: Map<string, number> }> {
+  async unreadCounts(userId: number, dialogIds: string[] | null): Promise<{ total: number; byDialog: Map<string, number> }> {
     const byDialog = new Map<string, number>();
     if (!dialogIds) {
       const row = await this.db.selectFrom('chat_unread_totals').select('total').where('user_id', '=', userId).executeTakeFirst();
@@ -476,9 +495,9 @@ export class ChatStore {
     const rows = await this.db
       .selectFrom('chat_occupants')
       .select(['dialog_id', 'unread_count'])
-      .where('application_id', '=', applicationId)
-      .where('user_id', '=', userId)
       .where('dialog_id', 'in', dialogIds)
+      .where('user_id', '=', userId)
+      // Through the primary key: the application is implied by the user (ids are global).
       .execute();
     let total = 0;
     for (const row of rows) {
