@@ -5,7 +5,17 @@ import { errors } from '../../core/errors.js';
 import { objectId } from '../../core/ids.js';
 import type { DialogDataSchema } from '../data/dialog-data.js';
 import type { UsersService } from '../users/service.js';
-import { type Condition, type FieldSpec, readId, readInteger, readListParams, readString, readTime } from './filters.js';
+import {
+  type Condition,
+  type FieldSpec,
+  membership,
+  type Op,
+  readId,
+  readInteger,
+  readListParams,
+  readString,
+  readTime,
+} from './filters.js';
 import { type DialogJson, formatDialog } from './format.js';
 import type { ChatStore, DialogChanges, DialogRow, OccupantRow } from './store.js';
 import { readFlag, readObjectIds, readText, readUserIds } from './text.js';
@@ -25,6 +35,26 @@ const SORTABLE = new Set(['_id', 'type', 'name', 'last_message_date_sent', 'crea
 const SORT_COLUMN: Record<string, string> = { _id: 'id', last_message_date_sent: 'sort_at' };
 const LIST_IGNORE = new Set(['data', 'token']);
 
+const DIALOG_FIELDS: Record<string, FieldSpec> = {
+  _id: { read: readId, column: 'd.id' },
+  type: { read: readInteger, column: 'd.type' },
+  name: { read: readString, column: 'd.name' },
+  last_message_date_sent: { read: readInteger, column: 'd.last_message_date_sent' },
+  created_at: { read: readTime, column: 'd.created_at' },
+  updated_at: { read: readTime, column: 'd.updated_at' },
+  user_id: { read: readInteger, column: 'd.user_id' },
+  occupants_ids: {
+    read: readInteger,
+    build: (op, values) =>
+      membership(
+        'occupants_ids',
+        op,
+        values,
+        (id) => sql`exists (select 1 from chat_occupants q where q.dialog_id = d.id and q.user_id = ${id})`,
+      ),
+  },
+};
+
 export interface DeleteReport {
   SuccessfullyDeleted: { ids: string[] };
   NotFound: { ids: string[] };
@@ -39,42 +69,13 @@ export interface DialogAccess {
 
 /** Chat dialogs: creation, lists with the query language, occupants and their rules per type, deletion. */
 export class DialogsService {
-  private readonly fields: Record<string, FieldSpec>;
-
   constructor(
     private readonly store: ChatStore,
     private readonly users: UsersService,
     private readonly dataSchema: DialogDataSchema,
     private readonly clock: Clock,
     private readonly chatDomain: string,
-  ) {
-    const occupantsCondition = (op: string, values: Array<string | number | boolean>): Condition => {
-      const has = (ids: Array<string | number | boolean>) =>
-        sql`exists (select 1 from chat_occupants q where q.dialog_id = d.id and q.user_id in (${sql.join(ids)}))`;
-      switch (op) {
-        case 'eq':
-        case 'in':
-          return has(values) as Condition;
-        case 'ne':
-        case 'nin':
-          return sql`not ${has(values)}` as Condition;
-        case 'all':
-          return sql`(select count(*) from chat_occupants q where q.dialog_id = d.id and q.user_id in (${sql.join(values)})) = ${new Set(values).size}` as Condition;
-        default:
-          throw errors.validation('occupants_ids', `does not take ${op}`);
-      }
-    };
-    this.fields = {
-      _id: { read: readId, column: 'd.id' },
-      type: { read: readInteger, column: 'd.type' },
-      name: { read: readString, column: 'd.name' },
-      last_message_date_sent: { read: readInteger, column: 'd.last_message_date_sent' },
-      created_at: { read: readTime, column: 'd.created_at' },
-      updated_at: { read: readTime, column: 'd.updated_at' },
-      user_id: { read: readInteger, column: 'd.user_id' },
-      occupants_ids: { read: readInteger, build: occupantsCondition },
-    };
-  }
+  ) {}
 
   async create(auth: AuthContext, body: Record<string, unknown>): Promise<DialogJson> {
     const me = actingUser(auth);
@@ -151,7 +152,7 @@ export class DialogsService {
 
   async list(auth: AuthContext, params: Record<string, unknown>) {
     const me = actingUser(auth);
-    const query = readListParams(this.fields, SORTABLE, params, LIST_IGNORE, this.store.dialect);
+    const query = readListParams(DIALOG_FIELDS, SORTABLE, params, LIST_IGNORE, this.store.dialect);
     query.where.push(...(await this.dataConditions(auth.applicationId, params.data)));
     if (query.count) return { items: { count: await this.store.countDialogs(auth.applicationId, me, query.where) } };
     const sort = query.sort ?? { field: 'last_message_date_sent', direction: 'desc' as const };
@@ -365,7 +366,7 @@ function dataCondition(
   dialect: 'sqlite' | 'postgres',
   path: ReturnType<typeof sql>,
   isArray: boolean,
-  op: string,
+  op: Op,
   values: Array<string | number | boolean>,
   field: string,
 ): Condition {
@@ -376,10 +377,7 @@ function dataCondition(
       dialect === 'sqlite'
         ? sql`exists (select 1 from json_each(d.data, ${`$.${field.slice(5)}`}) e where e.value = ${v})`
         : sql`${path} @> ${JSON.stringify([v])}::jsonb`;
-    if (op === 'eq' || op === 'in') return sql`(${sql.join(values.map(contains), sql` or `)})` as Condition;
-    if (op === 'all') return sql`(${sql.join(values.map(contains), sql` and `)})` as Condition;
-    if (op === 'ne' || op === 'nin') return sql`not (${sql.join(values.map(contains), sql` or `)})` as Condition;
-    throw errors.validation(field, `does not take ${op} on an array`);
+    return membership(field, op, values, contains);
   }
   const compare: Record<string, string> = { eq: '=', ne: '<>', lt: '<', lte: '<=', gt: '>', gte: '>=' };
   if (op in compare) return sql`${path} ${sql.raw(compare[op] as string)} ${bind(values[0] as string)}` as Condition;

@@ -103,6 +103,23 @@ function condition(spec: FieldSpec, name: string, op: Op, raw: unknown, dialect:
   }
 }
 
+/** A set-valued field (occupants, attachment types, array data): eq/in any of the values, all of them, ne/nin none. */
+export function membership(field: string, op: Op, values: Value[], has: (value: Value) => RawBuilder<unknown>): Condition {
+  const any = sql<SqlBool>`(${sql.join(values.map(has), sql` or `)})`;
+  switch (op) {
+    case 'eq':
+    case 'in':
+      return any;
+    case 'all':
+      return sql<SqlBool>`(${sql.join(values.map(has), sql` and `)})`;
+    case 'ne':
+    case 'nin':
+      return sql<SqlBool>`not ${any}`;
+    default:
+      throw errors.validation(field, `does not take ${op}`);
+  }
+}
+
 function integerParam(name: string, value: unknown, fallback: number, min: number, max: number): number {
   if (value === undefined || value === '') return fallback;
   const n =

@@ -6,7 +6,7 @@ import { objectId } from '../../core/ids.js';
 import { GroupCommit } from '../../storage/group-commit.js';
 import { actingUser, type DeleteReport, type DialogAccess, type DialogsService, PRIVATE } from './dialogs.js';
 import type { ChatEvents } from './events.js';
-import { type Condition, type FieldSpec, readId, readInteger, readListParams, readString, readTime } from './filters.js';
+import { type FieldSpec, membership, readId, readInteger, readListParams, readString, readTime } from './filters.js';
 import { formatMessage, type MessageJson } from './format.js';
 import type { ChatStore, MessageRow } from './store.js';
 import { OBJECT_ID, readFlag, readObjectIds, readText, readUserId, xmlSafe } from './text.js';
@@ -45,13 +45,8 @@ const MESSAGE_FIELDS: Record<string, FieldSpec> = {
   updated_at: { read: readTime, column: 'm.updated_at' },
   'attachments.type': {
     read: readString,
-    build(op, values) {
-      const has = (v: string | number | boolean) => sql`m.attachment_types like ${`%,${String(v).replace(/[%_,]/g, '')},%`}`;
-      if (op === 'eq' || op === 'in') return sql`(${sql.join(values.map(has), sql` or `)})` as Condition;
-      if (op === 'all') return sql`(${sql.join(values.map(has), sql` and `)})` as Condition;
-      if (op === 'ne' || op === 'nin') return sql`not (${sql.join(values.map(has), sql` or `)})` as Condition;
-      throw errors.validation('attachments.type', `does not take ${op}`);
-    },
+    build: (op, values) =>
+      membership('attachments.type', op, values, (v) => sql`m.attachment_types like ${`%,${String(v).replace(/[%_,]/g, '')},%`}`),
   },
 };
 
