@@ -39,14 +39,14 @@ export function formatMessage(row: MessageRow): MessageJson {
   const readIds = idList(row.read_ids);
   return {
     // Custom parameters first, so no custom name can shadow a field of the message.
-    ...(JSON.parse(row.custom) as object),
+    ...(row.custom === '{}' ? null : (JSON.parse(row.custom) as object)),
     _id: row.id,
     chat_dialog_id: row.dialog_id,
     message: row.message,
     date_sent: row.date_sent,
     sender_id: row.sender_id,
     recipient_id: row.recipient_id,
-    attachments: JSON.parse(row.attachments) as unknown[],
+    attachments: row.attachments === '[]' ? [] : (JSON.parse(row.attachments) as unknown[]),
     read_ids: readIds,
     delivered_ids: idList(row.delivered_ids),
     read: readIds.some((id) => id !== row.sender_id) ? 1 : 0,
