@@ -91,30 +91,25 @@ export class DialogsService {
     if (type !== PRIVATE && name === null) throw errors.validation('name', 'is required for a group dialog');
     const photo = optionalText('photo', body.photo, MAX_PHOTO);
     const data = await this.readData(auth.applicationId, body.data);
+    const fields = {
+      name,
+      photo,
+      data_class: data?.className ?? null,
+      data: data ? JSON.stringify(data.values) : null,
+    };
+    if (type === PRIVATE)
+      return this.format(await this.findOrCreatePrivate(auth.applicationId, me, others[0] as number, fields), me);
     const now = this.clock.now();
     const occupants = [me, ...others].sort((a, b) => a - b);
-    const pair = type === PRIVATE ? occupants.join(':') : null;
-    if (pair) {
-      const existing = await this.store.privateDialog(auth.applicationId, pair);
-      if (existing) {
-        // Asking for the pair's dialog again brings it back to a creator who had deleted it.
-        await this.store.showDialog(existing.id, me);
-        return this.format(existing, me);
-      }
-    }
     const row = await this.store.insertDialog(
       {
+        ...fields,
         id: objectId(now),
         application_id: auth.applicationId,
         type,
         user_id: me,
-        name,
-        photo,
         occupants_ids: JSON.stringify(occupants),
-        private_pair: pair,
-        is_join_required: type !== PRIVATE && readFlag(body.is_join_required) ? 1 : 0,
-        data_class: data?.className ?? null,
-        data: data ? JSON.stringify(data.values) : null,
+        is_join_required: readFlag(body.is_join_required) ? 1 : 0,
         sort_at: Math.floor(now / 1000),
         created_at: now,
         updated_at: now,
@@ -128,13 +123,22 @@ export class DialogsService {
   async privateWith(applicationId: number, me: number, other: number): Promise<DialogRow> {
     if (other === me) throw errors.validation('recipient_id', 'is the sender');
     await this.checkUsers(applicationId, [other], 'recipient_id');
+    return this.findOrCreatePrivate(applicationId, me, other, {});
+  }
+
+  /** A pair has one private dialog; asking for it again brings it back to `me` if they had deleted it. */
+  private async findOrCreatePrivate(applicationId: number, me: number, other: number, fields: DialogChanges): Promise<DialogRow> {
     const occupants = [me, other].sort((a, b) => a - b);
     const pair = occupants.join(':');
     const existing = await this.store.privateDialog(applicationId, pair);
-    if (existing) return existing;
+    if (existing) {
+      await this.store.showDialog(existing.id, me);
+      return existing;
+    }
     const now = this.clock.now();
     return this.store.insertDialog(
       {
+        ...fields,
         id: objectId(now),
         application_id: applicationId,
         type: PRIVATE,
