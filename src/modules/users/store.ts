@@ -38,10 +38,13 @@ const IMPORTED_COLUMNS = [
   'facebook_id',
   'twitter_id',
   'twitter_digits_id',
+  'firebase_uid',
+  'custom_identity_uid',
   'external_user_id',
   'blob_id',
   'custom_data',
   'user_tags',
+  'email_confirmed',
   'created_at',
   'updated_at',
 ] as const;
