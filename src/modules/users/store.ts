@@ -49,6 +49,8 @@ const IMPORTED_COLUMNS = [
   'updated_at',
 ] as const;
 
+/** Sortable user columns that are never NULL. */
+const NOT_NULL_SORTS = new Set(['id', 'created_at', 'updated_at']);
 const SQL_OPS = { gt: '>', lt: '<', ge: '>=', le: '<=', eq: '=', ne: '<>' } as const;
 const PHONES_PER_QUERY = 500;
 
@@ -190,9 +192,16 @@ export class UsersStore {
   /** A page of users matching every filter. */
   listPage(applicationId: number, filters: Filter[], order: Order | null, page: Page): Promise<UserRow[]> {
     const direction = order?.direction ?? 'asc';
+    // NULLs first ascending, last descending, as SQLite does by itself (migration 0011 indexes PostgreSQL so).
+    // Said only for columns that can be NULL: PostgreSQL would not walk a plain index for "id asc nulls first".
+    const field = order?.field ?? 'id';
+    const postgres = this.dialect === 'postgres' && !NOT_NULL_SORTS.has(field);
     return this.matching(applicationId, filters)
       .selectAll()
-      .orderBy(sql.ref(order?.field ?? 'id'), direction)
+      .orderBy(sql.ref(field), (ob) => {
+        if (direction === 'asc') return postgres ? ob.asc().nullsFirst() : ob.asc();
+        return postgres ? ob.desc().nullsLast() : ob.desc();
+      })
       .orderBy('id', direction)
       .offset(page.offset)
       .limit(page.limit)
