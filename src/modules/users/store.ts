@@ -325,12 +325,20 @@ export class UsersStore {
       .execute();
   }
 
-  /** Writes a batch of last-request times in one transaction. */
+  /**
+   * Writes a batch of last-request times in one transaction. A time only ever
+   * moves forward: another node may have written a later one already.
+   */
   async saveLastRequest(entries: Array<[userId: number, at: number]>): Promise<void> {
     if (entries.length === 0) return;
     await this.db.transaction().execute(async (trx) => {
       for (const [userId, at] of entries) {
-        await trx.updateTable('users').set({ last_request_at: at }).where('id', '=', userId).execute();
+        await trx
+          .updateTable('users')
+          .set({ last_request_at: at })
+          .where('id', '=', userId)
+          .where((eb) => eb.or([eb('last_request_at', 'is', null), eb('last_request_at', '<', at)]))
+          .execute();
       }
     });
   }
