@@ -9,6 +9,7 @@ import { content } from './migrations/0006-content.js';
 import { customObjects } from './migrations/0007-custom-objects.js';
 import { push } from './migrations/0008-push.js';
 import { chat } from './migrations/0010-chat.js';
+import { usersNullsFirst } from './migrations/0011-users-nulls-first.js';
 import type { Database } from './schema.js';
 
 /** Forward-only migrations, shared by both dialects, applied in name order. */
@@ -23,6 +24,7 @@ function migrations(dialect: DialectName): Record<string, Migration> {
     '0007-custom-objects': customObjects(dialect),
     '0008-push': push(dialect),
     '0010-chat': chat(dialect),
+    '0011-users-nulls-first': usersNullsFirst(dialect),
   };
 }
 

@@ -16,6 +16,7 @@ export function formatUser(row: UserRow) {
     external_user_id: row.external_user_id,
     facebook_id: row.facebook_id,
     twitter_id: row.twitter_id,
+    twitter_digits_id: row.twitter_digits_id,
     blob_id: row.blob_id,
     custom_data: row.custom_data,
     age_over16: false,

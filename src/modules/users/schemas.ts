@@ -15,6 +15,7 @@ export const UserSchema = Type.Object({
   external_user_id: NullableInt,
   facebook_id: NullableText,
   twitter_id: NullableText,
+  twitter_digits_id: NullableText,
   blob_id: NullableInt,
   custom_data: NullableText,
   age_over16: Type.Boolean(),

@@ -38,14 +38,19 @@ const IMPORTED_COLUMNS = [
   'facebook_id',
   'twitter_id',
   'twitter_digits_id',
+  'firebase_uid',
+  'custom_identity_uid',
   'external_user_id',
   'blob_id',
   'custom_data',
   'user_tags',
+  'email_confirmed',
   'created_at',
   'updated_at',
 ] as const;
 
+/** Sortable user columns that are never NULL. */
+const NOT_NULL_SORTS = new Set(['id', 'created_at', 'updated_at']);
 const SQL_OPS = { gt: '>', lt: '<', ge: '>=', le: '<=', eq: '=', ne: '<>' } as const;
 const PHONES_PER_QUERY = 500;
 
@@ -187,9 +192,16 @@ export class UsersStore {
   /** A page of users matching every filter. */
   listPage(applicationId: number, filters: Filter[], order: Order | null, page: Page): Promise<UserRow[]> {
     const direction = order?.direction ?? 'asc';
+    // NULLs first ascending, last descending, as SQLite does by itself (migration 0011 indexes PostgreSQL so).
+    // Said only for columns that can be NULL: PostgreSQL would not walk a plain index for "id asc nulls first".
+    const field = order?.field ?? 'id';
+    const postgres = this.dialect === 'postgres' && !NOT_NULL_SORTS.has(field);
     return this.matching(applicationId, filters)
       .selectAll()
-      .orderBy(sql.ref(order?.field ?? 'id'), direction)
+      .orderBy(sql.ref(field), (ob) => {
+        if (direction === 'asc') return postgres ? ob.asc().nullsFirst() : ob.asc();
+        return postgres ? ob.desc().nullsLast() : ob.desc();
+      })
       .orderBy('id', direction)
       .offset(page.offset)
       .limit(page.limit)
@@ -313,12 +325,20 @@ export class UsersStore {
       .execute();
   }
 
-  /** Writes a batch of last-request times in one transaction. */
+  /**
+   * Writes a batch of last-request times in one transaction. A time only ever
+   * moves forward: another node may have written a later one already.
+   */
   async saveLastRequest(entries: Array<[userId: number, at: number]>): Promise<void> {
     if (entries.length === 0) return;
     await this.db.transaction().execute(async (trx) => {
       for (const [userId, at] of entries) {
-        await trx.updateTable('users').set({ last_request_at: at }).where('id', '=', userId).execute();
+        await trx
+          .updateTable('users')
+          .set({ last_request_at: at })
+          .where('id', '=', userId)
+          .where((eb) => eb.or([eb('last_request_at', 'is', null), eb('last_request_at', '<', at)]))
+          .execute();
       }
     });
   }

@@ -7,11 +7,14 @@ import { readUserInput } from './validation.js';
 
 /**
  * Import and export of users as JSON lines, one user per line:
- *   {"id":7,"login":"ann","email":"ann@example.com","password":"plain text" | "password_hash":"$argon2id$...",
+ *   {"id":7,"login":"ann","email":"ann@example.com","email_confirmed":true,
+ *    "password":"plain text" | "password_hash":"$argon2id$..." | "password_hash":null,
  *    "full_name":..,"phone":..,"website":..,"facebook_id":..,"twitter_id":..,"twitter_digits_id":..,
- *    "external_user_id":..,"blob_id":..,"custom_data":..,"tag_list":"a,b","created_at":"2024-01-31T10:00:00Z",
- *    "updated_at":..}
- * Export writes password_hash, so its files are secrets. Import keeps ids and
+ *    "firebase_uid":..,"custom_identity_uid":..,"external_user_id":..,"blob_id":..,"custom_data":..,
+ *    "tag_list":"a,b","created_at":"2024-01-31T10:00:00Z","updated_at":..}
+ * Export writes password_hash, so its files are secrets; `"password_hash":null`
+ * is a user without a password (social sign-in), who cannot sign in with one,
+ * and imports as such without --require-password-reset. Import keeps ids and
  * is idempotent: a line whose id exists in the application updates that user.
  */
 export interface ImportOptions {
@@ -29,7 +32,19 @@ export interface ImportReport {
 
 type Prepared = { line: number; row: NewUserRow & { id: number }; tags: string[] };
 
-const TRANSFER_ONLY = new Set(['id', 'password_hash', 'created_at', 'updated_at', 'last_request_at']);
+/** Line fields that are not `user[...]` fields of the API; read here, not by readUserInput. */
+const TRANSFER_ONLY = new Set([
+  'id',
+  'password_hash',
+  'firebase_uid',
+  'custom_identity_uid',
+  'email_confirmed',
+  'created_at',
+  'updated_at',
+  'last_request_at',
+]);
+/** As long as sign-in accepts them (sessions/providers). */
+const PROVIDER_UID_MAX = 255;
 
 export class UserTransfer {
   constructor(
@@ -106,6 +121,11 @@ export class UserTransfer {
     const input = readUserInput(fields);
     if (!input.changes.login && !input.changes.email) throw new Error('login or email required');
 
+    // Read before the password is hashed, so a bad line costs no hashing.
+    const firebaseUid = readUid(record.firebase_uid, 'firebase_uid');
+    const customIdentityUid = readUid(record.custom_identity_uid, 'custom_identity_uid');
+    const emailConfirmed = readFlag(record.email_confirmed, 'email_confirmed');
+
     let passwordHash = '';
     if (typeof record.password_hash === 'string' && record.password_hash !== '') {
       if (!record.password_hash.startsWith('$argon2'))
@@ -113,8 +133,12 @@ export class UserTransfer {
       passwordHash = record.password_hash;
     } else if (input.password) {
       passwordHash = await hashPassword(input.password);
+    } else if (record.password_hash === null) {
+      // Said outright (export writes it for social sign-in users): no password, none can sign in as them with one.
     } else if (!options.requirePasswordReset) {
-      throw new Error('no password (give password or password_hash, or import with --require-password-reset)');
+      throw new Error(
+        'no password (give password, password_hash, or "password_hash": null for a user without one; or import with --require-password-reset)',
+      );
     }
     const now = this.clock.now();
     const createdAt = readTime(record.created_at, 'created_at') ?? now;
@@ -136,6 +160,9 @@ export class UserTransfer {
         ...input.changes,
         id,
         application_id: applicationId,
+        firebase_uid: firebaseUid,
+        custom_identity_uid: customIdentityUid,
+        email_confirmed: emailConfirmed ? 1 : 0,
         password_hash: passwordHash,
         user_tags: input.tags && input.tags.length > 0 ? input.tags.join(',') : null,
         created_at: createdAt,
@@ -175,13 +202,17 @@ function exportLine(row: UserRow) {
     id: row.id,
     login: row.login,
     email: row.email,
-    password_hash: row.password_hash || undefined,
+    email_confirmed: row.email_confirmed !== 0,
+    // null: the user has no password (social sign-in), not a password left out.
+    password_hash: row.password_hash || null,
     full_name: row.full_name,
     phone: row.phone,
     website: row.website,
     facebook_id: row.facebook_id,
     twitter_id: row.twitter_id,
     twitter_digits_id: row.twitter_digits_id,
+    firebase_uid: row.firebase_uid,
+    custom_identity_uid: row.custom_identity_uid,
     external_user_id: row.external_user_id,
     blob_id: row.blob_id,
     custom_data: row.custom_data,
@@ -189,6 +220,24 @@ function exportLine(row: UserRow) {
     created_at: isoSeconds(row.created_at),
     updated_at: isoSeconds(row.updated_at),
   };
+}
+
+/** A sign-in provider's id for the user: text (a custom provider's may be a number), or null. */
+function readUid(value: unknown, field: string): string | null {
+  if (value === undefined || value === null || value === '') return null;
+  const text = typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : value;
+  if (typeof text !== 'string' || text.trim() === '' || text.length > PROVIDER_UID_MAX) {
+    throw new Error(`${field} must be a string of at most ${PROVIDER_UID_MAX} characters`);
+  }
+  return text;
+}
+
+/** email_confirmed: true/false (as export writes it) or 1/0; absent means confirmed, as for users created without the setting. */
+function readFlag(value: unknown, field: string): boolean {
+  if (value === undefined || value === null) return true;
+  if (value === true || value === 1) return true;
+  if (value === false || value === 0) return false;
+  throw new Error(`${field} must be true or false`);
 }
 
 function readTime(value: unknown, field: string): number | undefined {

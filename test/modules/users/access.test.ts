@@ -23,8 +23,14 @@ describe.each(dialects)('users: who may write, and bad input (%s)', (dialect) =>
   }
   const userToken = (login: string, password: string) => token({ 'user[login]': login, 'user[password]': password });
 
-  type Caller = 'app session' | 'the user' | 'another user' | 'api key';
-  async function headersFor(caller: Caller, login: string): Promise<Record<string, string>> {
+  type Caller =
+    | 'app session'
+    | 'the user'
+    | 'another user'
+    | 'api key'
+    | 'api key on behalf of the user'
+    | 'api key on behalf of another user';
+  async function headersFor(caller: Caller, login: string, targetId: number): Promise<Record<string, string>> {
     switch (caller) {
       case 'app session':
         return { 'QB-Token': await token() };
@@ -34,24 +40,39 @@ describe.each(dialects)('users: who may write, and bad input (%s)', (dialect) =>
         return { 'QB-Token': await userToken('bystander', 'password-123') };
       case 'api key':
         return { Authorization: `ApiKey ${apiKey}` };
+      case 'api key on behalf of the user':
+        return { Authorization: `ApiKey ${apiKey}`, 'On-Behalf-Of': String(targetId) };
+      case 'api key on behalf of another user': {
+        const bystander = await server.app.services.users.getBy(app.application_id, 'login', 'bystander');
+        return { Authorization: `ApiKey ${apiKey}`, 'On-Behalf-Of': String(bystander.id) };
+      }
     }
   }
 
+  // A user changes and deletes only themselves; a server API key anyone (On-Behalf-Of or not); an app session nobody.
   const matrix: Array<[Caller, { update: number; delete: number }]> = [
     ['app session', { update: 403, delete: 403 }],
     ['the user', { update: 200, delete: 200 }],
     ['another user', { update: 403, delete: 403 }],
     ['api key', { update: 200, delete: 200 }],
+    ['api key on behalf of the user', { update: 200, delete: 200 }],
+    ['api key on behalf of another user', { update: 200, delete: 200 }],
   ];
 
-  it.each(matrix)('update and delete as %s', async (caller, expected) => {
+  let targets = 0;
+  async function newTarget() {
     await server.createUser(app.application_id, 'bystander', 'password-123').catch(() => {});
-    const login = `target-${caller.replace(/\s/g, '-')}`;
+    const login = `target-${++targets}`;
     const target = await server.createUser(app.application_id, login, 'password-123');
     await server.app.services.users.update(app.application_id, { userId: null, via: 'apikey' }, target.id, {
       external_user_id: target.id + 100000,
     });
-    const headers = await headersFor(caller, login);
+    return { login, id: target.id };
+  }
+
+  it.each(matrix)('update and delete by external id as %s', async (caller, expected) => {
+    const target = await newTarget();
+    const headers = await headersFor(caller, target.login, target.id);
 
     const update = await server.request('PUT', `/users/${target.id}.json`, { headers, form: { 'user[full_name]': 'Changed' } });
     expect(update.status).toBe(expected.update);
@@ -63,6 +84,56 @@ describe.each(dialects)('users: who may write, and bad input (%s)', (dialect) =>
     expect(removal.status).toBe(expected.delete);
     const exists = await server.app.services.users.exists(app.application_id, target.id);
     expect(exists).toBe(expected.delete !== 200);
+  });
+
+  it.each(matrix)('DELETE /users/{id}.json as %s', async (caller, expected) => {
+    const target = await newTarget();
+    const headers = await headersFor(caller, target.login, target.id);
+    const removal = await server.request('DELETE', `/users/${target.id}.json`, { headers });
+    expect(removal.status).toBe(expected.delete);
+    if (expected.delete === 403) expect(removal.json.errors).toBeDefined();
+    expect(await server.app.services.users.exists(app.application_id, target.id)).toBe(expected.delete !== 200);
+    if (expected.delete === 200) {
+      // Gone for every caller, and a second delete finds nothing.
+      const again = await server.request('DELETE', `/users/${target.id}.json`, {
+        headers: { Authorization: `ApiKey ${apiKey}` },
+      });
+      expect(again.status).toBe(404);
+    }
+  });
+
+  it('deleting an id no user of the application has: 404 for an API key, 403 for another user', async () => {
+    const other = await server.createApplication();
+    const stranger = await server.createUser(other.application_id, 'stranger', 'password-123');
+    const asKey = await server.request('DELETE', `/users/${stranger.id}.json`, {
+      headers: { Authorization: `ApiKey ${apiKey}` },
+    });
+    expect(asKey.status).toBe(404);
+    await server.createUser(app.application_id, 'bystander', 'password-123').catch(() => {});
+    const asUser = await server.request('DELETE', `/users/${stranger.id}.json`, {
+      headers: { 'QB-Token': await userToken('bystander', 'password-123') },
+    });
+    expect(asUser.status).toBe(403);
+    expect(await server.app.services.users.exists(other.application_id, stranger.id)).toBe(true);
+  });
+
+  it('signs up from a user session and from an API key with On-Behalf-Of too', async () => {
+    await server.createUser(app.application_id, 'bystander', 'password-123').catch(() => {});
+    const bystander = await server.app.services.users.getBy(app.application_id, 'login', 'bystander');
+    const callers: Array<[string, Record<string, string>]> = [
+      ['user-session', { 'QB-Token': await userToken('bystander', 'password-123') }],
+      ['api-key-obo', { Authorization: `ApiKey ${apiKey}`, 'On-Behalf-Of': String(bystander.id) }],
+    ];
+    for (const [name, headers] of callers) {
+      const created = await server.request('POST', '/users.json', {
+        headers,
+        form: { 'user[login]': `signup-by-${name}`, 'user[password]': 'password-123' },
+      });
+      expect(created.status, name).toBe(201);
+      expect(created.json.user.login).toBe(`signup-by-${name}`);
+      const stored = await server.app.services.users.getBy(app.application_id, 'login', `signup-by-${name}`);
+      expect(stored.id).toBe(created.json.user.id);
+    }
   });
 
   it('signs up with application sessions and API keys, not without credentials', async () => {

@@ -28,6 +28,7 @@ describe.each(dialects)('users through the official SDK (%s)', (dialect) => {
           website: 'https://example.com',
           facebook_id: '100000883956766',
           twitter_id: '23434883956766',
+          twitter_digits_id: '67434863956765',
           external_user_id: 21445,
           tag_list: 'man,car',
           custom_data: '{"age":34}',
@@ -43,6 +44,7 @@ describe.each(dialects)('users through the official SDK (%s)', (dialect) => {
       website: 'https://example.com',
       facebook_id: '100000883956766',
       twitter_id: '23434883956766',
+      twitter_digits_id: '67434863956765',
       external_user_id: 21445,
       user_tags: 'man,car',
       custom_data: '{"age":34}',
@@ -66,6 +68,13 @@ describe.each(dialects)('users through the official SDK (%s)', (dialect) => {
       const user = await call((cb) => QB.users.get(query, cb));
       expect(user.id, JSON.stringify(query)).toBe(id);
     }
+    const byDigits = await server.request('GET', '/users/by_twitter_digits_id.json?twitter_digits_id=67434863956765', {
+      headers: { 'QB-Token': QB.service.getSession().token },
+    });
+    expect(byDigits.json.user).toMatchObject({ id, twitter_digits_id: '67434863956765' });
+    // Unset, it is there as null (the documented UserObject has it), not left out.
+    const plain = await call((cb) => QB.users.create({ login: 'digitless', password: 'password-123' }, cb));
+    expect(plain).toHaveProperty('twitter_digits_id', null);
     const byName = await call((cb) => QB.users.get({ full_name: 'captain j', per_page: 5 }, cb));
     expect(byName.items.map((i: any) => i.user.id)).toEqual([id]);
     const byTags = await call((cb) => QB.users.get({ tags: ['car', 'boat'] }, cb));

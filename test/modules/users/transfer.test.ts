@@ -5,6 +5,7 @@ import type { Credentials } from '../../../src/modules/apps/service.js';
 import { removeDir, runCli, tempDir } from '../../helpers/process.js';
 import { call, createSdk } from '../../helpers/sdk.js';
 import { dialects, startServer, type TestServer } from '../../helpers/server.js';
+import { sessionForm } from '../../helpers/signature.js';
 
 async function* linesOf(text: string) {
   for (const line of text.split('\n')) yield line;
@@ -78,7 +79,8 @@ describe.each(dialects)('user import and export (%s)', (dialect) => {
     const roundTrip = records.find((r) => r.id === 9101);
     expect(roundTrip).toMatchObject({ login: 'round-trip', tag_list: 'x' });
     expect(roundTrip.password_hash).toMatch(/^\$argon2id\$/);
-    expect(records.find((r) => r.id === 9102)).not.toHaveProperty('password_hash');
+    // A user without a password says so (null), rather than leaving the field out.
+    expect(records.find((r) => r.id === 9102)).toHaveProperty('password_hash', null);
 
     // Change a field in the export and import it back: same ids, updated, password still valid.
     const edited = exported.map((line) => line.replace('"tag_list":"x"', '"tag_list":"y,z"')).join('\n');
@@ -94,6 +96,98 @@ describe.each(dialects)('user import and export (%s)', (dialect) => {
       createSdk(server, app).createSession({ email: 'reset@example.com', password: 'anything-1' }, cb),
     ).catch((e) => e);
     expect(none.code).toBe(401);
+  });
+
+  it('round-trips sign-in provider links, email confirmation and users without a password', async () => {
+    const social = await server.createApplication();
+    const users = server.app.services.users;
+    const firebase = await users.findOrCreateByProvider(social.application_id, {
+      provider: 'firebase_phone',
+      uid: 'firebase-uid-abc',
+      phone: '+15550001',
+    });
+    const custom = await users.findOrCreateByProvider(social.application_id, {
+      provider: 'custom',
+      uid: 'idp-42',
+      email: 'idp@example.com',
+      fullName: 'From IdP',
+    });
+    const unconfirmed = await users.create(
+      social.application_id,
+      { login: 'unconfirmed', email: 'wait@example.com', password: 'password-123' },
+      { emailConfirmed: false },
+    );
+    expect(firebase.created && custom.created).toBe(true);
+    const ids = [firebase.user.id, custom.user.id, unconfirmed.id];
+    const db = server.app.services.storage.db;
+    const rowsOf = () => db.selectFrom('users').selectAll().where('id', 'in', ids).orderBy('id').execute();
+    const before = await rowsOf();
+    expect(before.map((r) => r.email_confirmed)).toEqual([1, 1, 0]);
+
+    const exported: string[] = [];
+    for await (const line of transfer().export(social.application_id)) exported.push(line);
+    const records = exported.map((line) => JSON.parse(line));
+    expect(records.map((r) => r.id)).toEqual(ids);
+    expect(records[0]).toMatchObject({ firebase_uid: 'firebase-uid-abc', custom_identity_uid: null, password_hash: null });
+    expect(records[1]).toMatchObject({ firebase_uid: null, custom_identity_uid: 'idp-42', password_hash: null });
+    expect(records.map((r) => r.email_confirmed)).toEqual([true, true, false]);
+
+    // Gone, then back from the export alone, without --require-password-reset.
+    for (const id of ids) await users.delete(social.application_id, { userId: null, via: 'apikey' }, id);
+    expect(await rowsOf()).toEqual([]);
+    const report = await transfer().import(social.application_id, linesOf(exported.join('\n')), {
+      requirePasswordReset: false,
+    });
+    expect(report).toEqual({ lines: 3, imported: 3, errors: [] });
+
+    // The same rows, but for the sub-second part of the times (the line format has whole seconds).
+    const seconds = (ms: number) => Math.floor(ms / 1000) * 1000;
+    const after = await rowsOf();
+    expect(after).toEqual(
+      before.map((row) => ({ ...row, created_at: seconds(row.created_at), updated_at: seconds(row.updated_at) })),
+    );
+    // The providers find the same users again instead of creating new ones.
+    const again = await users.findOrCreateByProvider(social.application_id, {
+      provider: 'firebase_phone',
+      uid: 'firebase-uid-abc',
+    });
+    expect(again).toMatchObject({ created: false, user: { id: firebase.user.id } });
+    const idpAgain = await users.findOrCreateByProvider(social.application_id, { provider: 'custom', uid: 'idp-42' });
+    expect(idpAgain).toMatchObject({ created: false, user: { id: custom.user.id } });
+    // The unconfirmed user is still refused until they confirm; the password-less ones cannot sign in with a password.
+    await server.app.services.apps.updateSettings(social.application_id, { require_email_confirmation: true });
+    const refused = await server.request('POST', '/session.json', {
+      form: sessionForm(social, server.clock.now(), { 'user[login]': 'unconfirmed', 'user[password]': 'password-123' }),
+    });
+    expect(refused.status).toBe(422);
+    const noPassword = await server.request('POST', '/session.json', {
+      form: sessionForm(social, server.clock.now(), {
+        'user[login]': firebase.user.login ?? '',
+        'user[password]': 'anything-123',
+      }),
+    });
+    expect(noPassword.status).toBe(401);
+  });
+
+  it('refuses bad provider ids and confirmation flags, and a line that says nothing about a password', async () => {
+    const lines = [
+      JSON.stringify({ id: 9201, login: 'bad-uid', password_hash: null, firebase_uid: { a: 1 } }),
+      JSON.stringify({ id: 9202, login: 'long-uid', password_hash: null, custom_identity_uid: 'x'.repeat(256) }),
+      JSON.stringify({ id: 9203, login: 'bad-flag', password_hash: null, email_confirmed: 'yes' }),
+      JSON.stringify({ id: 9204, login: 'silent' }),
+      JSON.stringify({ id: 9205, login: 'numeric-uid', password_hash: null, custom_identity_uid: 1234 }),
+    ].join('\n');
+    const report = await transfer().import(app.application_id, linesOf(lines), { requirePasswordReset: false });
+    expect(report.errors.map((e) => e.line)).toEqual([1, 2, 3, 4]);
+    expect(report.errors[3]?.message).toContain('password');
+    expect(report.imported).toBe(1);
+    for (const id of [9201, 9202, 9203, 9204]) expect(await server.app.services.users.exists(app.application_id, id)).toBe(false);
+    const row = await server.app.services.storage.db
+      .selectFrom('users')
+      .select(['custom_identity_uid', 'password_hash', 'email_confirmed'])
+      .where('id', '=', 9205)
+      .executeTakeFirstOrThrow();
+    expect(row).toEqual({ custom_identity_uid: '1234', password_hash: '', email_confirmed: 1 });
   });
 });
 
