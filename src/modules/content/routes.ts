@@ -158,7 +158,12 @@ async function sendFile(request: FastifyRequest, reply: FastifyReply, content: C
     .header('cache-control', row.public === 1 ? 'public, max-age=3600' : 'private, max-age=3600')
     .header('content-disposition', `inline; filename*=UTF-8''${encodeURIComponent(row.name)}`)
     .type(row.content_type);
-  if (matches(request.headers['if-none-match'], stat.etag)) return reply.code(304).send();
+  // Bytes change only when an upload completes, so its time (whole seconds, as HTTP dates have) is the last change.
+  const modifiedSeconds = row.set_completed_at === null ? null : Math.floor(row.set_completed_at / 1000);
+  if (modifiedSeconds !== null) reply.header('last-modified', new Date(modifiedSeconds * 1000).toUTCString());
+  if (notModified(request.headers['if-none-match'], request.headers['if-modified-since'], stat.etag, modifiedSeconds)) {
+    return reply.code(304).send();
+  }
 
   let range: { start: number; end: number } | undefined;
   const rangeHeader = request.headers.range;
@@ -180,6 +185,19 @@ async function sendFile(request: FastifyRequest, reply: FastifyReply, content: C
     reply.header('content-length', stat.size);
   }
   return reply.send(stream);
+}
+
+/** RFC 9110 13.2.2: If-None-Match when sent, otherwise If-Modified-Since (an unparsable date is ignored). */
+function notModified(
+  ifNoneMatch: string | undefined,
+  ifModifiedSince: string | undefined,
+  etag: string,
+  modifiedSeconds: number | null,
+): boolean {
+  if (ifNoneMatch !== undefined) return matches(ifNoneMatch, etag);
+  if (ifModifiedSince === undefined || modifiedSeconds === null) return false;
+  const since = Date.parse(ifModifiedSince);
+  return Number.isFinite(since) && modifiedSeconds * 1000 <= since;
 }
 
 function matches(header: string | undefined, etag: string): boolean {

@@ -228,6 +228,27 @@ describe.each(combos)('content (%s, %s store)', (dialect, storeKind) => {
     const etag = String(whole.headers.etag);
     expect((await server.request('GET', path, { headers: { 'if-none-match': etag } })).status).toBe(304);
 
+    // Last-Modified is the blob's completion time, in whole seconds.
+    const info = await server.request('GET', `/blobs/${created.id}.json`, { headers: { 'qb-token': ownerToken } });
+    const completedAt = Date.parse(info.json.blob.set_completed_at);
+    const lastModified = String(whole.headers['last-modified']);
+    expect(Date.parse(lastModified)).toBe(completedAt);
+    expect(lastModified).toBe(new Date(completedAt).toUTCString());
+    const since = async (value: string, extra: Record<string, string> = {}) =>
+      server.request('GET', path, { headers: { 'if-modified-since': value, ...extra } });
+    const unchanged = await since(lastModified);
+    expect(unchanged.status).toBe(304);
+    expect(unchanged.text).toBe('');
+    expect(unchanged.headers['last-modified']).toBe(lastModified);
+    expect(unchanged.headers.etag).toBe(etag);
+    expect((await since(new Date(completedAt + 60_000).toUTCString())).status).toBe(304);
+    const older = await since(new Date(completedAt - 1000).toUTCString());
+    expect(older.status).toBe(200);
+    expect(older.text.length).toBeGreaterThan(0);
+    expect((await since('not a date')).status).toBe(200);
+    // If-None-Match decides when both come (RFC 9110 13.2.2).
+    expect((await since(lastModified, { 'if-none-match': '"other"' })).status).toBe(200);
+
     const part = await server.request('GET', path, { headers: { range: 'bytes=100-199' } });
     expect(part.status).toBe(206);
     expect(part.headers['content-range']).toBe('bytes 100-199/1000');
