@@ -279,14 +279,23 @@ describe.each(combos)('content (%s, %s store)', (dialect, storeKind) => {
     await server.createUser(otherApp.application_id, 'stranger', 'password-123');
     const strangerToken = await tokenFor('stranger', otherApp);
     expect((await server.request('GET', path, { headers: { 'qb-token': strangerToken } })).status).toBe(404);
-    // Any session of the application (QuickBlox: chat attachments are read by the recipients).
-    expect((await get(`${server.url}${path}?token=${otherToken}`)).status).toBe(200);
+    // By default any session of the application (QuickBlox: chat attachments are read by the recipients).
+    const byQuery = await get(`${server.url}${path}?token=${otherToken}`);
+    expect(byQuery.status).toBe(200);
+    expect(byQuery.body.toString()).toBe('secret');
+    expect((await get(`${server.url}${path}`, { 'QB-Token': otherToken })).body.toString()).toBe('secret');
+    const shared = await upload(Buffer.from('shared'), { public: true });
 
     await server.app.services.apps.updateSettings(app.application_id, { blob_private_owner_only: true });
     try {
       const refused = await server.request('GET', path, { headers: { 'qb-token': otherToken } });
       expect(refused.status).toBe(403);
       expect(refused.json).toEqual({ errors: { base: ['This blob is private'] } });
+      expect((await server.request('GET', `${path}?token=${otherToken}`)).status).toBe(403);
+      expect((await server.request('GET', `${path}.json?token=${otherToken}`)).status).toBe(403);
+      // Public blobs stay readable by anyone.
+      expect((await get(`${server.url}/blobs/${shared.uid}?token=${otherToken}`)).body.toString()).toBe('shared');
+      expect((await get(`${server.url}/blobs/${shared.uid}`)).body.toString()).toBe('shared');
       expect((await server.request('GET', `/blobs/${created.id}.json`, { headers: { 'qb-token': otherToken } })).status).toBe(
         403,
       );
