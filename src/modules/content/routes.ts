@@ -161,7 +161,8 @@ async function sendFile(request: FastifyRequest, reply: FastifyReply, content: C
   // Bytes change only when an upload completes, so its time (whole seconds, as HTTP dates have) is the last change.
   const modifiedSeconds = row.set_completed_at === null ? null : Math.floor(row.set_completed_at / 1000);
   if (modifiedSeconds !== null) reply.header('last-modified', new Date(modifiedSeconds * 1000).toUTCString());
-  if (notModified(request.headers['if-none-match'], request.headers['if-modified-since'], stat.etag, modifiedSeconds)) {
+  const ifModifiedSince = request.headers['if-modified-since'];
+  if (notModified(request.headers['if-none-match'], ifModifiedSince, stat.etag, modifiedSeconds, download.now)) {
     return reply.code(304).send();
   }
 
@@ -187,17 +188,22 @@ async function sendFile(request: FastifyRequest, reply: FastifyReply, content: C
   return reply.send(stream);
 }
 
-/** RFC 9110 13.2.2: If-None-Match when sent, otherwise If-Modified-Since (an unparsable date is ignored). */
+/**
+ * RFC 9110 13.2.2: If-None-Match when sent, otherwise If-Modified-Since. A date that does not
+ * parse, or that lies ahead of the server's clock (RFC 2616 14.25), is ignored: a made-up future
+ * date would otherwise hide a version completed before it.
+ */
 function notModified(
   ifNoneMatch: string | undefined,
   ifModifiedSince: string | undefined,
   etag: string,
   modifiedSeconds: number | null,
+  now: number,
 ): boolean {
   if (ifNoneMatch !== undefined) return matches(ifNoneMatch, etag);
   if (ifModifiedSince === undefined || modifiedSeconds === null) return false;
   const since = Date.parse(ifModifiedSince);
-  return Number.isFinite(since) && modifiedSeconds * 1000 <= since;
+  return Number.isFinite(since) && since <= now && modifiedSeconds * 1000 <= since;
 }
 
 function matches(header: string | undefined, etag: string): boolean {
