@@ -6,16 +6,18 @@
 //   run                                              goal >= 0.5x
 //   server RSS while uploading a BENCH_BIG_MB (1024) MB file
 //                                                   goal: grows < 64 MB
-// The server runs as a child pinned to core 0 (see bench/lib.js), plain HTTP.
+// The server runs as a child pinned to core 0 (see bench/lib.js), plain HTTP. Server CPU
+// per MB is reported beside the wall-clock figures: on a shared machine it is the steadier one.
 import { once } from 'node:events';
-import { createReadStream, createWriteStream, mkdtempSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { copyFile, rm, stat } from 'node:fs/promises';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import {
   cleanup,
+  clockTicks,
   freePort,
   HOST,
   launch,
@@ -46,6 +48,20 @@ async function writeRandomFile(file, mb) {
   out.end();
   await once(out, 'finish');
 }
+
+/** CPU time (user, system) a process has used, in ms, from /proc; null where there is no /proc. */
+function cpuMs(pid, ticks) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return { user: (Number(fields[11]) * 1000) / ticks, system: (Number(fields[12]) * 1000) / ticks };
+  } catch {
+    return null;
+  }
+}
+const cpuSince = (before, pid, ticks) => {
+  const now = cpuMs(pid, ticks);
+  return before && now ? { user: now.user - before.user, system: now.system - before.system } : null;
+};
 
 async function json(response, expected) {
   const body = await response.json();
@@ -93,6 +109,8 @@ async function main() {
   const info = machine();
   console.log(`Switchboard content benchmark: ${info.nproc} cores, ${info.cpu}, node ${info.node}`);
   console.log(pin.note);
+  console.log(`load average ${info.loadAverageAtStart} at the start`);
+  const ticks = clockTicks();
   const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-bench-content-'));
   tempDirs.push(dataDir);
   const port = await freePort();
@@ -144,16 +162,23 @@ async function main() {
   const copyFileSeconds = seconds(started);
   await rm(join(dataDir, 'copy2.bin'));
 
+  // Server CPU is measured too: wall time on a shared machine moves with the load, CPU time much less.
   const blob = await createBlob('hundred.bin');
+  let cpuBefore = cpuMs(server.pid, ticks);
   started = process.hrtime.bigint();
   await postForm(blob.blob_object_access.params, source);
   await complete(blob.id);
   const uploadSeconds = seconds(started);
+  const uploadCpu = cpuSince(cpuBefore, server.pid, ticks);
 
+  cpuBefore = cpuMs(server.pid, ticks);
+  const clientBefore = process.cpuUsage();
   started = process.hrtime.bigint();
   const download = await fetch(`${url}/blobs/${blob.uid}?token=${session.session.token}`);
   await pipeline(download.body, createWriteStream(join(dataDir, 'downloaded.bin')));
   const downloadSeconds = seconds(started);
+  const downloadCpu = cpuSince(cpuBefore, server.pid, ticks);
+  const downloadClient = process.cpuUsage(clientBefore);
   if ((await stat(join(dataDir, 'downloaded.bin'))).size !== knobs.blobMb * 1024 * 1024) throw new Error('download size differs');
 
   const big = join(dataDir, 'big.bin');
@@ -172,9 +197,10 @@ async function main() {
   clearInterval(sampler);
 
   const mbps = (s, mb = knobs.blobMb) => round1(mb / s);
+  const perMb = (cpu) => (cpu ? Math.round(((cpu.user + cpu.system) / knobs.blobMb) * 100) / 100 : null);
   const results = {
     revision: revision(),
-    machine: info,
+    machine: { ...info, loadAverageAtEnd: Math.round(loadavg()[0] * 100) / 100 },
     pinning: pin.note,
     blob_mb: knobs.blobMb,
     fs_copy_stream_mb_s: mbps(copySeconds),
@@ -183,6 +209,11 @@ async function main() {
     download_mb_s: mbps(downloadSeconds),
     upload_ratio_to_stream_copy: Math.round((copySeconds / uploadSeconds) * 100) / 100,
     download_ratio_to_stream_copy: Math.round((copySeconds / downloadSeconds) * 100) / 100,
+    server_cpu_ms_per_mb_upload: perMb(uploadCpu),
+    server_cpu_ms_per_mb_download: perMb(downloadCpu),
+    server_cpu_ms_upload: uploadCpu,
+    server_cpu_ms_download: downloadCpu,
+    client_cpu_ms_download: Math.round((downloadClient.user + downloadClient.system) / 1000),
     big_upload_mb: knobs.bigMb,
     big_upload_mb_s: mbps(bigSeconds, knobs.bigMb),
     rss_before_mb: rssBefore,

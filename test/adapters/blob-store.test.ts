@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -239,7 +239,7 @@ describe('local upload endpoint enforces the signed policy like S3', () => {
     expect((await store.stat(k))?.size).toBe(1000);
   });
 
-  it('a client that disconnects mid-upload leaves no file, not even a temporary one', async () => {
+  it('a client that disconnects mid-upload leaves no file, not even the partial temporary one it was writing', async () => {
     const k = key();
     const f = await form(k, { minBytes: 1, maxBytes: 10 * 1024 * 1024 });
     const boundary = 'xxBOUNDARYxx';
@@ -249,32 +249,42 @@ describe('local upload endpoint enforces the signed policy like S3', () => {
     }
     head += `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.bin"\r\nContent-Type: image/png\r\n\r\n`;
     const url = new URL(f.url);
-    await new Promise<void>((done) => {
-      const req = httpRequest({
-        host: url.hostname,
-        port: url.port,
-        path: url.pathname,
-        method: 'POST',
-        headers: {
-          'content-type': `multipart/form-data; boundary=${boundary}`,
-          'content-length': String(head.length + 5_000_000),
-        },
-      });
-      req.on('error', () => done());
-      req.write(head);
-      req.write(randomBytes(1_000_000), () => {
-        // Give the server time to start writing the temporary file, then vanish.
-        setTimeout(() => {
-          req.destroy();
-          done();
-        }, 200);
-      });
+    const tmpDir = join(dir, '.tmp');
+    const partial = () =>
+      existsSync(tmpDir)
+        ? readdirSync(tmpDir).map((name) => ({ name, size: statSync(join(tmpDir, name), { throwIfNoEntry: false })?.size ?? 0 }))
+        : [];
+    const req = httpRequest({
+      host: url.hostname,
+      port: url.port,
+      path: url.pathname,
+      method: 'POST',
+      headers: {
+        'content-type': `multipart/form-data; boundary=${boundary}`,
+        'content-length': String(head.length + 5_000_000),
+      },
     });
+    req.on('error', () => {});
+    req.write(head);
+    req.write(randomBytes(1_000_000));
+    // Wait (bounded) until the server has streamed part of the file into a temporary file, then vanish.
+    let seen: Array<{ name: string; size: number }> = [];
+    for (let i = 0; i < 200 && !seen.some((file) => file.size > 0); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      seen = partial();
+    }
+    expect(seen.filter((file) => file.size > 0)).toHaveLength(1);
+    expect(seen[0]?.size).toBeLessThan(5_000_000);
+    expect(await store.stat(k)).toBeNull();
+    req.destroy();
     // The server notices the close asynchronously.
-    for (let i = 0; i < 50 && readdirSync(join(dir, '.tmp')).length > 0; i++) await new Promise((r) => setTimeout(r, 50));
-    expect(readdirSync(join(dir, '.tmp'))).toEqual([]);
+    for (let i = 0; i < 200 && partial().length > 0; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(partial()).toEqual([]);
     expect(existsSync(join(dir, k))).toBe(false);
     expect(await store.stat(k)).toBeNull();
+    const listed = [];
+    for await (const object of store.list()) listed.push(object.key);
+    expect(listed).not.toContain(k);
   });
 
   it("a second store on the same folder accepts the first one's forms (the secret is kept in the folder)", async () => {

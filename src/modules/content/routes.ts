@@ -158,7 +158,13 @@ async function sendFile(request: FastifyRequest, reply: FastifyReply, content: C
     .header('cache-control', row.public === 1 ? 'public, max-age=3600' : 'private, max-age=3600')
     .header('content-disposition', `inline; filename*=UTF-8''${encodeURIComponent(row.name)}`)
     .type(row.content_type);
-  if (matches(request.headers['if-none-match'], stat.etag)) return reply.code(304).send();
+  // Bytes change only when an upload completes, so its time (whole seconds, as HTTP dates have) is the last change.
+  const modifiedSeconds = row.set_completed_at === null ? null : Math.floor(row.set_completed_at / 1000);
+  if (modifiedSeconds !== null) reply.header('last-modified', new Date(modifiedSeconds * 1000).toUTCString());
+  const ifModifiedSince = request.headers['if-modified-since'];
+  if (notModified(request.headers['if-none-match'], ifModifiedSince, stat.etag, modifiedSeconds, download.now)) {
+    return reply.code(304).send();
+  }
 
   let range: { start: number; end: number } | undefined;
   const rangeHeader = request.headers.range;
@@ -180,6 +186,24 @@ async function sendFile(request: FastifyRequest, reply: FastifyReply, content: C
     reply.header('content-length', stat.size);
   }
   return reply.send(stream);
+}
+
+/**
+ * RFC 9110 13.2.2: If-None-Match when sent, otherwise If-Modified-Since. A date that does not
+ * parse, or that lies ahead of the server's clock (RFC 2616 14.25), is ignored: a made-up future
+ * date would otherwise hide a version completed before it.
+ */
+function notModified(
+  ifNoneMatch: string | undefined,
+  ifModifiedSince: string | undefined,
+  etag: string,
+  modifiedSeconds: number | null,
+  now: number,
+): boolean {
+  if (ifNoneMatch !== undefined) return matches(ifNoneMatch, etag);
+  if (ifModifiedSince === undefined || modifiedSeconds === null) return false;
+  const since = Date.parse(ifModifiedSince);
+  return Number.isFinite(since) && since <= now && modifiedSeconds * 1000 <= since;
 }
 
 function matches(header: string | undefined, etag: string): boolean {

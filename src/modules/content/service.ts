@@ -30,6 +30,8 @@ export interface GcReport {
 export interface Download {
   row: BlobRow;
   key: string;
+  /** The server's time (unix ms): a conditional date later than this is not valid. */
+  now: number;
 }
 
 /** Store keys of the content module: `blobs/<application>/<32 hex>`, a new one for every upload. */
@@ -178,7 +180,7 @@ export class ContentService {
       if (auth.applicationId !== row.application_id) throw errors.notFound();
       await this.mustRead(row, auth);
     }
-    return { row, key: row.store_key };
+    return { row, key: row.store_key, now: this.clock.now() };
   }
 
   /** Where a client fetches the bytes from directly, or null when this server streams them. */

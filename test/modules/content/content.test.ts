@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { Agent, fetch } from 'undici';
+import { Agent, FormData, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Credentials } from '../../../src/modules/apps/service.js';
 import { type FakeS3, startS3 } from '../../helpers/s3.js';
@@ -52,6 +52,30 @@ describe.each(combos)('content (%s, %s store)', (dialect, storeKind) => {
     const body = Buffer.from(await response.arrayBuffer());
     return { status: response.status, headers: response.headers, body, json: () => JSON.parse(body.toString()) };
   }
+
+  /** A new blob's upload form as POST /blobs.json hands it out: the URL and its fields. */
+  async function newForm(name = 'form.bin') {
+    const created = await server.request('POST', '/blobs.json', {
+      headers: { 'qb-token': ownerToken },
+      form: { 'blob[name]': name },
+    });
+    expect(created.status).toBe(201);
+    const params = new URL(created.json.blob.blob_object_access.params);
+    const fields: Record<string, string> = Object.fromEntries(params.searchParams);
+    return { blob: created.json.blob as { id: number; uid: string }, url: `${params.origin}${params.pathname}`, fields };
+  }
+
+  /** Posts a multipart form as a browser would: the fields in order, then the file. */
+  async function postForm(url: string, fields: Record<string, string>, file: Buffer) {
+    const body = new FormData();
+    for (const [name, value] of Object.entries(fields)) body.append(name, value);
+    body.append('file', new Blob([file], { type: 'application/octet-stream' }), 'file.bin');
+    const response = await fetch(url, { method: 'POST', body, dispatcher });
+    return { status: response.status, text: await response.text() };
+  }
+
+  const complete = (id: number, form: Record<string, string>) =>
+    server.request('PUT', `/blobs/${id}/complete.json`, { headers: { 'qb-token': ownerToken }, form });
 
   const upload = (bytes: Buffer, extra: Record<string, unknown> = {}) =>
     call((cb) =>
@@ -123,6 +147,79 @@ describe.each(combos)('content (%s, %s store)', (dialect, storeKind) => {
     }
   });
 
+  it("fetches a public blob's publicUrl without a token: the exact bytes", async () => {
+    const bytes = randomBytes(30_000);
+    const created = await upload(bytes, { public: true, name: 'open.bin', type: 'application/octet-stream' });
+    const url = QB.content.publicUrl(created.uid);
+    expect(url).not.toContain('token');
+    const response = await get(url);
+    expect(response.status).toBe(200);
+    expect(response.body.equals(bytes)).toBe(true);
+  });
+
+  it('accepts a 0-byte file; the stored size wins over the size the client declares', async () => {
+    const empty = await newForm('empty.txt');
+    expect((await postForm(empty.url, empty.fields, Buffer.alloc(0))).status).toBe(201);
+    expect((await complete(empty.blob.id, { size: '12345' })).status).toBe(200);
+    const info = await server.request('GET', `/blobs/${empty.blob.id}.json`, { headers: { 'qb-token': ownerToken } });
+    expect(info.json.blob).toMatchObject({ blob_status: 'complete', size: 0 });
+    const fetched = await get(`${server.url}/blobs/${empty.blob.uid}?token=${ownerToken}`);
+    expect(fetched.status).toBe(200);
+    expect(fetched.body.length).toBe(0);
+
+    const five = await newForm('five.bin');
+    const bytes = randomBytes(5);
+    expect((await postForm(five.url, five.fields, bytes)).status).toBe(201);
+    expect((await complete(five.blob.id, { 'blob[size]': '999' })).status).toBe(200);
+    const after = await server.request('GET', `/blobs/${five.blob.id}.json`, { headers: { 'qb-token': ownerToken } });
+    expect(after.json.blob.size).toBe(5);
+    expect((await get(`${server.url}/blobs/${five.blob.uid}?token=${ownerToken}`)).body.equals(bytes)).toBe(true);
+  });
+
+  it.runIf(storeKind === 'local')(
+    "the upload URL of POST /blobs.json refuses a tampered or expired policy and another blob's key",
+    async () => {
+      const mine = await newForm('mine.bin');
+      const theirs = await newForm('theirs.bin');
+      const bytes = randomBytes(64);
+      const refused = async (fields: Record<string, string>, status: number, code: string) => {
+        const answer = await postForm(mine.url, fields, bytes);
+        expect(answer.status, answer.text).toBe(status);
+        expect(answer.text).toContain(`<Code>${code}</Code>`);
+      };
+      const policy = JSON.parse(Buffer.from(mine.fields.policy as string, 'base64').toString());
+      policy.conditions = policy.conditions.map((c: unknown) =>
+        Array.isArray(c) && c[0] === 'content-length-range' ? ['content-length-range', 0, 1e12] : c,
+      );
+      await refused(
+        { ...mine.fields, policy: Buffer.from(JSON.stringify(policy)).toString('base64') },
+        403,
+        'SignatureDoesNotMatch',
+      );
+      const signature = (mine.fields['x-amz-signature'] as string).replace(/^./, (c) => (c === '0' ? '1' : '0'));
+      await refused({ ...mine.fields, 'x-amz-signature': signature }, 403, 'SignatureDoesNotMatch');
+      // Another blob's key (the signed policy names this blob's key only), and one outside the content prefix.
+      await refused({ ...mine.fields, key: theirs.fields.key as string }, 403, 'AccessDenied');
+      await refused({ ...mine.fields, key: 'blobs/1/elsewhere' }, 403, 'AccessDenied');
+      const ttl = (server.config.blobUploadTtlSeconds + 1) * 1000;
+      server.clock.advance(ttl);
+      try {
+        await refused(mine.fields, 403, 'AccessDenied');
+      } finally {
+        server.clock.advance(-ttl);
+      }
+      // Nothing was written for either blob.
+      for (const id of [mine.blob.id, theirs.blob.id]) expect((await complete(id, { size: '64' })).status).toBe(422);
+      expect((await get(`${server.url}/blobs/${theirs.blob.uid}?token=${ownerToken}`)).status).toBe(404);
+      // The untouched form still works.
+      expect((await postForm(mine.url, mine.fields, bytes)).status).toBe(201);
+      expect((await complete(mine.blob.id, { size: '64' })).status).toBe(200);
+      expect((await get(`${server.url}/blobs/${mine.blob.uid}?token=${ownerToken}`)).body.equals(bytes)).toBe(true);
+      const dropped = await server.request('DELETE', `/blobs/${theirs.blob.id}.json`, { headers: { 'qb-token': ownerToken } });
+      expect(dropped.status).toBe(200);
+    },
+  );
+
   it.runIf(storeKind === 'local')('answers conditional requests and byte ranges (video seeking)', async () => {
     const bytes = randomBytes(1000);
     const created = await upload(bytes, { public: true });
@@ -130,6 +227,34 @@ describe.each(combos)('content (%s, %s store)', (dialect, storeKind) => {
     const whole = await server.request('GET', path);
     const etag = String(whole.headers.etag);
     expect((await server.request('GET', path, { headers: { 'if-none-match': etag } })).status).toBe(304);
+
+    // Last-Modified is the blob's completion time, in whole seconds.
+    const info = await server.request('GET', `/blobs/${created.id}.json`, { headers: { 'qb-token': ownerToken } });
+    const completedAt = Date.parse(info.json.blob.set_completed_at);
+    const lastModified = String(whole.headers['last-modified']);
+    expect(Date.parse(lastModified)).toBe(completedAt);
+    expect(lastModified).toBe(new Date(completedAt).toUTCString());
+    const since = async (value: string, extra: Record<string, string> = {}) =>
+      server.request('GET', path, { headers: { 'if-modified-since': value, ...extra } });
+    const unchanged = await since(lastModified);
+    expect(unchanged.status).toBe(304);
+    expect(unchanged.text).toBe('');
+    expect(unchanged.headers['last-modified']).toBe(lastModified);
+    expect(unchanged.headers.etag).toBe(etag);
+    server.clock.advance(10_000);
+    try {
+      expect((await since(new Date(completedAt + 5000).toUTCString())).status).toBe(304);
+      // A date ahead of the server's clock is not valid: ignored.
+      expect((await since(new Date(server.clock.now() + 60_000).toUTCString())).status).toBe(200);
+    } finally {
+      server.clock.advance(-10_000);
+    }
+    const older = await since(new Date(completedAt - 1000).toUTCString());
+    expect(older.status).toBe(200);
+    expect(older.text.length).toBeGreaterThan(0);
+    expect((await since('not a date')).status).toBe(200);
+    // If-None-Match decides when both come (RFC 9110 13.2.2).
+    expect((await since(lastModified, { 'if-none-match': '"other"' })).status).toBe(200);
 
     const part = await server.request('GET', path, { headers: { range: 'bytes=100-199' } });
     expect(part.status).toBe(206);
@@ -161,14 +286,23 @@ describe.each(combos)('content (%s, %s store)', (dialect, storeKind) => {
     await server.createUser(otherApp.application_id, 'stranger', 'password-123');
     const strangerToken = await tokenFor('stranger', otherApp);
     expect((await server.request('GET', path, { headers: { 'qb-token': strangerToken } })).status).toBe(404);
-    // Any session of the application (QuickBlox: chat attachments are read by the recipients).
-    expect((await get(`${server.url}${path}?token=${otherToken}`)).status).toBe(200);
+    // By default any session of the application (QuickBlox: chat attachments are read by the recipients).
+    const byQuery = await get(`${server.url}${path}?token=${otherToken}`);
+    expect(byQuery.status).toBe(200);
+    expect(byQuery.body.toString()).toBe('secret');
+    expect((await get(`${server.url}${path}`, { 'QB-Token': otherToken })).body.toString()).toBe('secret');
+    const shared = await upload(Buffer.from('shared'), { public: true });
 
     await server.app.services.apps.updateSettings(app.application_id, { blob_private_owner_only: true });
     try {
       const refused = await server.request('GET', path, { headers: { 'qb-token': otherToken } });
       expect(refused.status).toBe(403);
       expect(refused.json).toEqual({ errors: { base: ['This blob is private'] } });
+      expect((await server.request('GET', `${path}?token=${otherToken}`)).status).toBe(403);
+      expect((await server.request('GET', `${path}.json?token=${otherToken}`)).status).toBe(403);
+      // Public blobs stay readable by anyone.
+      expect((await get(`${server.url}/blobs/${shared.uid}?token=${otherToken}`)).body.toString()).toBe('shared');
+      expect((await get(`${server.url}/blobs/${shared.uid}`)).body.toString()).toBe('shared');
       expect((await server.request('GET', `/blobs/${created.id}.json`, { headers: { 'qb-token': otherToken } })).status).toBe(
         403,
       );
