@@ -130,7 +130,7 @@ export async function createServices(config: Config, clock: Clock = systemClock,
     log,
   );
   const push = createPush(storage, users, mailer, config, clock, log);
-  const classes = new ClassesService(new ClassesStore(storage.db), clock);
+  const classes = new ClassesService(new ClassesStore(storage.db, storage.dialect), clock);
   const records = new RecordsService(classes, new RecordsStore(storage.db, storage.dialect), users, blobStore, clock, log);
   return {
     storage,

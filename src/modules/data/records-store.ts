@@ -77,7 +77,7 @@ export class RecordsStore {
       .selectAll()
       .where((eb) => this.filter(eb, query.where, visibility));
     if (nearSort && nearSort.kind === 'near') select = select.orderBy(this.distance(nearSort), direction);
-    else select = select.orderBy(sql.ref(sort.ref.column), direction);
+    else select = select.orderBy(this.ordered(sort.ref.column, direction));
     if (sort.ref.column !== '_id') select = select.orderBy('_id', direction);
     select = select.offset(query.last ? 0 : query.skip).limit(query.last ? 1 : query.limit);
     if (lock && this.dialect === 'postgres') select = select.forUpdate();
@@ -102,7 +102,7 @@ export class RecordsStore {
       .select(sql.ref(group.column).as('g'))
       .where((eb) => this.filter(eb, query.where, visibility))
       .groupBy(sql.ref(group.column))
-      .orderBy(sql.ref(group.column))
+      .orderBy(this.ordered(group.column, 'asc'))
       .offset(query.skip)
       .limit(query.limit);
     query.calcs.forEach((calc, i) => {
@@ -134,6 +134,16 @@ export class RecordsStore {
     if (columns.length === 0) return [];
     const rows = await this.db.selectFrom(cls.table).select(columns).execute();
     return rows.flatMap((row) => columns.map((c) => row[c]).filter((v): v is string => typeof v === 'string'));
+  }
+
+  /**
+   * A column in sort order with missing values first ascending, last
+   * descending, as QuickBlox (MongoDB) and SQLite sort them; PostgreSQL needs
+   * it said (its indexes on fields are built the same way, see classes-store).
+   */
+  private ordered(column: string, direction: 'asc' | 'desc') {
+    if (this.dialect !== 'postgres') return sql`${sql.ref(column)} ${sql.raw(direction)}`;
+    return sql`${sql.ref(column)} ${sql.raw(direction === 'asc' ? 'asc nulls first' : 'desc nulls last')}`;
   }
 
   /** The WHERE of a query: its conditions and the caller's permission. */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type Readable, Transform } from 'node:stream';
 import type { BlobStore } from '../../adapters/blob-store/index.js';
 import type { AuthContext } from '../../core/auth.js';
-import type { Clock } from '../../core/clock.js';
+import { type Clock, isoSeconds } from '../../core/clock.js';
 import { ApiError, baseError, errors } from '../../core/errors.js';
 import { objectId } from '../../core/ids.js';
 import type { ServiceLog } from '../../server.js';
@@ -84,9 +84,8 @@ export class RecordsService {
     if (query.groupBy) {
       const group = query.groupBy;
       const rows = await this.store.aggregate(db, cls, query, visibility);
-      const groupField = cls.byName.get(group.name);
       const items = rows.map((row) => {
-        const item: RecordJson = { [group.name]: groupField ? formatGroup(groupField.type, row.g) : row.g };
+        const item: RecordJson = { [group.name]: formatGroup(group.type, row.g) };
         query.calcs.forEach((calc, i) => {
           const key = item[calc.ref.name] === undefined ? calc.ref.name : `${calc.ref.name}_${calc.fn}`;
           item[key] = row[`c${i}`] === null ? null : Number(row[`c${i}`]);
@@ -492,9 +491,11 @@ function bulk(records: unknown): Array<Record<string, unknown>> {
   });
 }
 
+/** A group's value as the field's own values are written (dates as dates, not stored milliseconds). */
 function formatGroup(type: string, value: unknown): unknown {
   if (value === null || value === undefined) return null;
   if (type === 'Integer' || type === 'Float') return Number(value);
   if (type === 'Boolean') return Number(value) === 1;
-  return value;
+  if (type === 'Date') return isoSeconds(Number(value));
+  return String(value);
 }
