@@ -49,6 +49,19 @@ export class RecordsStore {
     return (await db.insertInto(cls.table).values(rows).returningAll().execute()) as RecordRow[];
   }
 
+  /** Inserts rows without reading them back; rows may name different columns (the others are null). */
+  async insertRows(db: AnyDb, cls: ClassDef, rows: Array<Record<string, DbValue>>): Promise<void> {
+    if (rows.length === 0) return;
+    const columns = new Set<string>();
+    for (const row of rows) for (const column in row) columns.add(column);
+    const values = rows.map((row) => {
+      const full: Record<string, DbValue> = {};
+      for (const column of columns) full[column] = row[column] ?? null;
+      return full;
+    });
+    await db.insertInto(cls.table).values(values).execute();
+  }
+
   /** Records by id, locked for the rest of the transaction on PostgreSQL. */
   async byIds(db: AnyDb, cls: ClassDef, ids: string[], lock = false): Promise<RecordRow[]> {
     if (ids.length === 0) return [];

@@ -19,6 +19,7 @@ import {
   recordAllows,
 } from './permissions.js';
 import { type Condition, type ListQuery, MAX_LIMIT, parseCriteria, parseListQuery } from './query.js';
+import { RecordWriter } from './record-writer.js';
 import type { RecordRow, RecordsStore, Visibility } from './records-store.js';
 import { applyUpdate, parseUpdate } from './update-operators.js';
 
@@ -50,7 +51,11 @@ export class RecordsService {
     readonly blobStore: BlobStore,
     private readonly clock: Clock,
     private readonly log: ServiceLog,
-  ) {}
+  ) {
+    this.writer = new RecordWriter(store);
+  }
+
+  private readonly writer: RecordWriter;
 
   /** POST /data/{class}.json */
   async create(auth: AuthContext, className: string, body: Record<string, unknown>): Promise<RecordJson> {
@@ -58,8 +63,9 @@ export class RecordsService {
     const caller = await this.caller(auth);
     this.checkCreate(cls, caller);
     const row = this.newRow(cls, caller, body);
-    const [created] = await this.store.transaction((db) => this.store.insert(db, cls, [row]));
-    return formatRecord(cls, created as RecordRow, { permissions: true });
+    await this.writer.insert(cls, row);
+    // The row as written is the record: every column not given is null.
+    return formatRecord(cls, row as RecordRow, { permissions: true });
   }
 
   /** POST /data/{class}/multi.json: record[N][field], all or nothing. */
