@@ -91,7 +91,7 @@ export class ClassesStore {
         }
         await create.execute();
         for (const column of INDEXED_PREDEFINED) await createIndex(trx, this.dialect, table, [column]);
-        for (const field of fields) if (field.indexed) await createIndex(trx, this.dialect, table, columnsOf(field));
+        for (const field of fields) if (field.indexed) await createIndex(trx, this.dialect, table, indexColumns(field));
         return row;
       });
     } catch (error) {
@@ -120,7 +120,7 @@ export class ClassesStore {
           await trx.schema.alterTable(table).addColumn(column, COLUMN_TYPE[field.type]).execute();
         }
       }
-      for (const field of change.indexed) await createIndex(trx, this.dialect, table, columnsOf(field));
+      for (const field of change.indexed) await createIndex(trx, this.dialect, table, indexColumns(field));
       return trx
         .updateTable('data_classes')
         .set({ fields: JSON.stringify(change.fields), permissions, updated_at: now })
@@ -137,6 +137,16 @@ export class ClassesStore {
       await trx.schema.dropTable(tableOf(row.id)).ifExists().execute();
     });
   }
+}
+
+/**
+ * A field's index columns. A Location's starts with the latitude: near's
+ * bounding box spans fewer degrees of latitude than of longitude (away from
+ * the equator a degree of longitude is shorter), so fewer entries are read.
+ */
+function indexColumns(field: FieldDef): string[] {
+  const columns = columnsOf(field);
+  return field.type === 'Location' ? [...columns].reverse() : columns;
 }
 
 /**
