@@ -67,7 +67,7 @@ describe.each(dialects)('custom-object operators (%s)', (dialect) => {
         b: 'Boolean',
         a: 'Array',
         d: 'Date',
-        loc: 'Location',
+        loc: { type: 'Location', indexed: true },
         file: 'File',
       },
     });
