@@ -213,7 +213,8 @@ function jsonOption(name: string, value: string | undefined): unknown {
 
 function printClass(c: { name: string; fields: Array<{ name: string; type: string; indexed: boolean }> }, json?: boolean): void {
   if (json) {
-    console.log(JSON.stringify(c, null, 2));
+    // One line, as every --json of the CLI prints.
+    console.log(JSON.stringify(c));
     return;
   }
   console.log(`class ${c.name}`);
