@@ -158,10 +158,12 @@ function createIndex(trx: Kysely<Database>, dialect: DialectName, table: string,
   const items = columns.map((column, i) =>
     i === 0 && dialect === 'postgres' ? sql`${sql.ref(column)} nulls first` : sql`${sql.ref(column)}`,
   );
-  return trx.schema
+  let index = trx.schema
     .createIndex(`${table}_${columns[0]}`)
     .ifNotExists()
     .on(table)
-    .expression(sql.join([...items, sql.ref('_id')]))
-    .execute();
+    .expression(sql.join([...items, sql.ref('_id')]));
+  // Most records have no parent, and every search by parent names one: those records need no entry (a page less per commit).
+  if (columns[0] === '_parent_id') index = index.where(sql.ref('_parent_id'), 'is not', null);
+  return index.execute();
 }

@@ -24,6 +24,7 @@ import type { RecordRow, RecordsStore, Visibility } from './records-store.js';
 import { applyUpdate, parseUpdate } from './update-operators.js';
 
 export const MAX_FILE_BYTES = 32 * 1024 * 1024;
+const DEFAULT_PERMISSION_COLUMNS = Object.freeze(permissionColumns(defaultRecordPermissions()));
 const MAX_BULK = 100;
 /** How many records one update or delete by criteria touches at most. */
 const MAX_CRITERIA_ROWS = 10_000;
@@ -60,7 +61,7 @@ export class RecordsService {
   /** POST /data/{class}.json */
   async create(auth: AuthContext, className: string, body: Record<string, unknown>): Promise<RecordJson> {
     const cls = await this.classes.require(auth.applicationId, className);
-    const caller = await this.caller(auth);
+    const caller = await this.caller(auth, cls.permissions.create.access === 'open_for_groups');
     this.checkCreate(cls, caller);
     const row = this.newRow(cls, caller, body);
     await this.writer.insert(cls, row);
@@ -489,7 +490,9 @@ export class RecordsService {
           : String(typedScalar('Id', '_parent_id', body._parent_id)),
       created_at: Math.floor(now / 1000),
       updated_at: Math.floor(now / 1000),
-      ...permissionColumns(readRecordPermissions(body.permissions, defaultRecordPermissions())),
+      ...(body.permissions === undefined
+        ? DEFAULT_PERMISSION_COLUMNS
+        : permissionColumns(readRecordPermissions(body.permissions, defaultRecordPermissions()))),
     };
     for (const [key, value] of Object.entries(body)) {
       if (CREATE_IGNORED.has(key)) continue;
@@ -514,10 +517,11 @@ export class RecordsService {
     return { action, verdict: classVerdict(cls.permissions, action, caller), userId: caller.userId, tags: caller.tags };
   }
 
-  private async caller(auth: AuthContext): Promise<Caller> {
+  /** Who acts; their tags (a user read) only when a rule could ask for them. */
+  private async caller(auth: AuthContext, needTags = true): Promise<Caller> {
     const admin = auth.via === 'apikey' && auth.userId === null;
     let tags: string[] = [];
-    if (auth.userId !== null) {
+    if (auth.userId !== null && needTags) {
       const user = await this.users.get(auth.applicationId, auth.userId).catch(() => null);
       tags = (user?.user_tags ?? '')
         .split(',')
