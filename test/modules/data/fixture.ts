@@ -25,8 +25,12 @@ export interface DataFixture {
 export const PASSWORD = 'password-123';
 
 /** Users by login, each with tags (comma list) or none. */
-export async function dataFixture(dialect: Dialect, users: Record<string, string> = {}): Promise<DataFixture> {
-  const server = await startServer(dialect);
+export async function dataFixture(
+  dialect: Dialect,
+  users: Record<string, string> = {},
+  env: Record<string, string> = {},
+): Promise<DataFixture> {
+  const server = await startServer(dialect, { env });
   const app = await server.createApplication();
   const apiKey = await server.app.services.apps.createApiKey(app.application_id);
   const made: DataFixture['users'] = {};
