@@ -2,7 +2,7 @@ import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql
 import type { DialectName } from '../../storage/dialect.js';
 import type { Database } from '../../storage/schema.js';
 import type { ClassDef } from './classes.js';
-import { columnOf, type DbValue } from './fields.js';
+import { columnOf, columnsOf, type DbValue, PREDEFINED } from './fields.js';
 import type { ClassVerdict, RecordAction } from './permissions.js';
 import type { Condition, ListQuery } from './query.js';
 
@@ -80,15 +80,21 @@ export class RecordsStore {
   }
 
   /** A page of records matching the query that the caller may see. */
+  /**
+   * A page of records matching the query that the caller may see; `lock`
+   * (writes by criteria) reads whole rows locked, else only the predefined
+   * and field columns a reply shows (the permission columns are most of a
+   * row and half the cost of reading it).
+   */
   async list(db: AnyDb, cls: ClassDef, query: ListQuery, visibility: Visibility, lock = false): Promise<RecordRow[]> {
     const sort = query.sort ?? { ref: { column: '_id' }, direction: 'asc' as const };
     const nearSort = query.sort ? undefined : query.where.find((c) => c.kind === 'near');
     let direction: 'asc' | 'desc' = sort.direction;
     if (query.last) direction = direction === 'asc' ? 'desc' : 'asc';
-    let select = db
-      .selectFrom(cls.table)
-      .selectAll()
-      .where((eb) => this.filter(eb, query.where, visibility));
+    const from = db.selectFrom(cls.table);
+    let select = (lock ? from.selectAll() : from.select([...PREDEFINED, ...cls.fields.flatMap(columnsOf)])).where((eb) =>
+      this.filter(eb, query.where, visibility),
+    );
     if (nearSort && nearSort.kind === 'near') select = select.orderBy(this.distance(nearSort), direction);
     else select = select.orderBy(this.ordered(sort.ref.column, direction));
     if (sort.ref.column !== '_id') select = select.orderBy('_id', direction);
