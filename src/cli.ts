@@ -180,7 +180,7 @@ dataClass
       json?: boolean;
     }) =>
       withServices(async (services) => {
-        const updated = await services.classes.update(options.app, options.name, {
+        const updated = await services.records.updateClass(options.app, options.name, {
           add_fields: options.field,
           remove_fields: options.removeField,
           index: options.index,

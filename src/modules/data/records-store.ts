@@ -154,8 +154,8 @@ export class RecordsStore {
   }
 
   /** Every stored value of a class's file fields, for deleting their bytes with the class. */
-  async fileValues(cls: ClassDef): Promise<string[]> {
-    const columns = cls.fields.filter((f) => f.type === 'File').map(columnOf);
+  async fileValues(cls: ClassDef, only?: string[]): Promise<string[]> {
+    const columns = cls.fields.filter((f) => f.type === 'File' && (!only || only.includes(f.name))).map(columnOf);
     if (columns.length === 0) return [];
     const rows = await this.db.selectFrom(cls.table).select(columns).execute();
     return rows.flatMap((row) => columns.map((c) => row[c]).filter((v): v is string => typeof v === 'string'));

@@ -7,7 +7,7 @@ import { ApiError, baseError, errors } from '../../core/errors.js';
 import { objectId } from '../../core/ids.js';
 import type { ServiceLog } from '../../server.js';
 import type { UsersService } from '../users/service.js';
-import type { ClassDef, ClassesService } from './classes.js';
+import type { ClassChange, ClassDef, ClassesService, ClassJson } from './classes.js';
 import { columnOf, type DbValue, type StoredFile, toColumns, typedScalar } from './fields.js';
 import { formatRecord, permissionColumns, type RecordJson, recordPermissions, ruleOf } from './format.js';
 import {
@@ -419,6 +419,26 @@ export class RecordsService {
       this.cascade(db, cls, await this.store.childIds(db, cls, parentIds), all),
     );
     this.forgetFiles(files);
+  }
+
+  /** Changes a class (CLI, API key); the bytes of File fields it removes go with them. */
+  async updateClass(applicationId: number, name: string, change: ClassChange): Promise<ClassJson> {
+    const cls = await this.classes.require(applicationId, name);
+    const removed = Array.isArray(change.remove_fields)
+      ? change.remove_fields
+      : typeof change.remove_fields === 'string'
+        ? change.remove_fields.split(',')
+        : [];
+    const files = cls.fields
+      .filter(
+        (f) => f.type === 'File' && removed.some((r) => typeof r === 'string' && r.trim().toLowerCase() === f.name.toLowerCase()),
+      )
+      .map((f) => f.name);
+    // Read before the change: once it is made the column is gone (a file uploaded in between stays behind).
+    const values = files.length > 0 ? await this.store.fileValues(cls, files) : [];
+    const updated = await this.classes.update(applicationId, name, change);
+    this.forgetFiles(values);
+    return updated;
   }
 
   private async fileField(auth: AuthContext, className: string, fieldName: unknown) {

@@ -114,7 +114,7 @@ function classRoutes(app: FastifyInstance, classes: ClassesService, records: Rec
     },
     async (request) => {
       const body = (request.body.class ?? request.body) as Body;
-      return { class: await classes.update(owner(request).applicationId, request.params.name, body) };
+      return { class: await records.updateClass(owner(request).applicationId, request.params.name, body) };
     },
   );
   app.delete<{ Params: { name: string } }>(

@@ -82,6 +82,47 @@ describe.each(dialects)('custom-object writes (%s)', (dialect) => {
     expect((await fx.as(token, 'GET', `/data/${name}.json?count=1`)).json.count).toBe(19);
   });
 
+  it('removing a File field from a class with records deletes the bytes of its files, and only those', async () => {
+    const name = fx.className('Files');
+    await fx.admin('POST', '/class.json', { name, fields: { n: 'Integer', photo: 'File', scan: 'File' } });
+    const keys = async () => {
+      const out: string[] = [];
+      for await (const item of fx.server.app.services.records.blobStore.list('data')) out.push(item.key);
+      return out.sort();
+    };
+    const before = await keys();
+    const upload = (id: string, field: string) => {
+      const boundary = 'RMFIELD';
+      const body = `--${boundary}\r\nContent-Disposition: form-data; name="field_name"\r\n\r\n${field}\r\n--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="f.txt"\r\nContent-Type: text/plain\r\n\r\n${field} of ${id}\r\n--${boundary}--\r\n`;
+      return fx.as(token, 'POST', `/data/${name}/${id}/file.json`, {
+        body,
+        headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+      });
+    };
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const id = (await fx.as(token, 'POST', `/data/${name}.json`, { json: { n: i } })).json._id;
+      expect((await upload(id, 'photo')).status).toBe(200);
+      expect((await upload(id, 'scan')).status).toBe(200);
+      ids.push(id);
+    }
+    const withFiles = await keys();
+    expect(withFiles.length - before.length).toBe(6);
+    const changed = await fx.admin('PUT', `/class/${name}.json`, { remove_fields: ['photo'] });
+    expect(changed.status, changed.text).toBe(200);
+    let left = await keys();
+    for (let i = 0; i < 50 && left.length !== before.length + 3; i++) {
+      await new Promise((done) => setTimeout(done, 20));
+      left = await keys();
+    }
+    expect(left.length - before.length).toBe(3);
+    // The scans are still there and still served.
+    for (const id of ids) {
+      const res = await fx.as(token, 'GET', `/data/${name}/${id}/file.json?field_name=scan`);
+      expect(res.text).toBe(`scan of ${id}`);
+    }
+  });
+
   it('sees a class changed by another process within a second, and its own changes at once', async () => {
     const name = fx.className('Ttl');
     await fx.admin('POST', '/class.json', { name, fields: { n: 'Integer' } });
