@@ -62,6 +62,7 @@ function run(seconds) {
     url: spec.url + spec.path,
     method: spec.method ?? 'GET',
     headers: spec.headers ?? {},
+    // A fixed body on every request (record create).
     body: spec.body,
     connections: spec.connections,
     duration: seconds,

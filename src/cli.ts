@@ -180,7 +180,7 @@ dataClass
       json?: boolean;
     }) =>
       withServices(async (services) => {
-        const updated = await services.classes.update(options.app, options.name, {
+        const updated = await services.records.updateClass(options.app, options.name, {
           add_fields: options.field,
           remove_fields: options.removeField,
           index: options.index,
@@ -213,7 +213,8 @@ function jsonOption(name: string, value: string | undefined): unknown {
 
 function printClass(c: { name: string; fields: Array<{ name: string; type: string; indexed: boolean }> }, json?: boolean): void {
   if (json) {
-    console.log(JSON.stringify(c, null, 2));
+    // One line, as every --json of the CLI prints.
+    console.log(JSON.stringify(c));
     return;
   }
   console.log(`class ${c.name}`);

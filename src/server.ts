@@ -139,7 +139,7 @@ export async function createServices(config: Config, clock: Clock = systemClock,
     log,
   );
   const push = createPush(storage, users, mailer, config, clock, log);
-  const classes = new ClassesService(new ClassesStore(storage.db), clock);
+  const classes = new ClassesService(new ClassesStore(storage.db, storage.dialect), clock);
   const records = new RecordsService(classes, new RecordsStore(storage.db, storage.dialect), users, blobStore, clock, log);
   const chatStore = new ChatStore(storage.db, storage.dialect);
   const dialogs = new DialogsService(chatStore, users, new DialogDataSchema(classes), clock, config.endpoints.chat);

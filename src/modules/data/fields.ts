@@ -147,12 +147,18 @@ export function typedScalar(type: FieldType | 'Id', name: string, value: unknown
     default: {
       if (typeof value === 'string') {
         if (value.length > MAX_STRING) throw errors.validation(name, 'is too long');
+        checkText(name, value);
         return value;
       }
       if (typeof value === 'number' || typeof value === 'boolean') return String(value);
       throw bad('a string');
     }
   }
+}
+
+/** PostgreSQL stores no NUL character in text (nor in jsonb, which array queries use): refused on both databases alike. */
+export function checkText(name: string, value: string): void {
+  if (value.includes('\u0000')) throw errors.validation(name, 'contains a NUL character');
 }
 
 /** Arrays come as JSON arrays or, from forms, as comma lists. Elements are scalars. */
@@ -162,6 +168,7 @@ export function readArray(name: string, value: unknown): Array<string | number |
   for (const item of list) {
     if (!['string', 'number', 'boolean'].includes(typeof item)) throw errors.validation(name, 'elements must be scalars');
     if (typeof item === 'string' && item.length > MAX_STRING) throw errors.validation(name, 'element is too long');
+    if (typeof item === 'string') checkText(name, item);
   }
   return list as Array<string | number | boolean>;
 }

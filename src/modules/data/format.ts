@@ -21,13 +21,28 @@ export function formatRecord(cls: ClassDef, row: RecordRow, projection: Projecti
     user_id: row.user_id === null ? 0 : Number(row.user_id),
   };
   for (const field of cls.fields) out[field.name] = fromColumns(field, row);
-  if (projection.permissions) out.permissions = formatRecordPermissions(recordPermissions(row));
+  if (projection.permissions) out.permissions = formattedPermissions(row);
   const { include, exclude } = projection;
   if (include) {
     // _id stays unless excluded by name.
     for (const key of Object.keys(out)) if (key !== '_id' && !include.includes(key)) delete out[key];
   }
   if (exclude) for (const key of exclude) delete out[key];
+  return out;
+}
+
+// Records share a handful of permission sets: each is formatted once (the wire shape is only ever serialised).
+const formatted = new Map<string, Record<string, unknown>>();
+
+function formattedPermissions(row: RecordRow): Record<string, unknown> {
+  let key = '';
+  for (const action of RECORD_ACTIONS) key += `${row[`p_${action}`]}|${row[`p_${action}_ids`]}|${row[`p_${action}_groups`]}|`;
+  let out = formatted.get(key);
+  if (!out) {
+    if (formatted.size >= 1000) formatted.clear();
+    out = formatRecordPermissions(recordPermissions(row));
+    formatted.set(key, out);
+  }
   return out;
 }
 

@@ -158,7 +158,9 @@ function userId(name: string, value: unknown): number {
 
 function group(name: string, value: unknown): string {
   const tag = typeof value === 'string' ? value.trim() : '';
-  if (tag === '' || tag.length > 64 || tag.includes(',')) throw errors.validation(name, 'groups must be user tags');
+  if (tag === '' || tag.length > 64 || tag.includes(',') || tag.includes('\u0000')) {
+    throw errors.validation(name, 'groups must be user tags');
+  }
   return tag;
 }
 

@@ -1,6 +1,6 @@
 import { errors } from '../../core/errors.js';
 import type { ClassDef } from './classes.js';
-import { columnOf, type FieldDef, type FieldType, readLocation, typedScalar } from './fields.js';
+import { checkText, columnOf, type FieldDef, type FieldType, readLocation, typedScalar } from './fields.js';
 
 /**
  * The records query language (GET /data/{class}.json, criteria of update
@@ -184,6 +184,7 @@ function operator(ref: FieldRef, op: string, operand: unknown): Condition {
   if (op === 'ctn') {
     if (ref.type !== 'String') throw errors.validation(param, 'needs a String field');
     if (typeof operand !== 'string' || operand === '') throw errors.validation(param, 'needs a substring');
+    checkText(param, operand);
     return { kind: 'ctn', ref, value: operand };
   }
   if (ref.type === 'Boolean' && op !== 'ne') throw errors.validation(param, 'booleans compare with = and ne only');
@@ -212,6 +213,7 @@ function typed(ref: FieldRef, value: unknown, param = ref.name): Value {
 
 /** Array elements compare as text (a JSON number 5 matches "5"). */
 function text(ref: FieldRef, value: unknown): string {
+  if (typeof value === 'string') checkText(ref.name, value);
   if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return String(value);
   throw errors.validation(ref.name, 'needs a value');
 }

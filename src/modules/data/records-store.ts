@@ -2,7 +2,7 @@ import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql
 import type { DialectName } from '../../storage/dialect.js';
 import type { Database } from '../../storage/schema.js';
 import type { ClassDef } from './classes.js';
-import { columnOf, type DbValue } from './fields.js';
+import { columnOf, columnsOf, type DbValue, PREDEFINED } from './fields.js';
 import type { ClassVerdict, RecordAction } from './permissions.js';
 import type { Condition, ListQuery } from './query.js';
 
@@ -49,6 +49,19 @@ export class RecordsStore {
     return (await db.insertInto(cls.table).values(rows).returningAll().execute()) as RecordRow[];
   }
 
+  /** Inserts rows without reading them back; rows may name different columns (the others are null). */
+  async insertRows(db: AnyDb, cls: ClassDef, rows: Array<Record<string, DbValue>>): Promise<void> {
+    if (rows.length === 0) return;
+    const columns = new Set<string>();
+    for (const row of rows) for (const column in row) columns.add(column);
+    const values = rows.map((row) => {
+      const full: Record<string, DbValue> = {};
+      for (const column of columns) full[column] = row[column] ?? null;
+      return full;
+    });
+    await db.insertInto(cls.table).values(values).execute();
+  }
+
   /** Records by id, locked for the rest of the transaction on PostgreSQL. */
   async byIds(db: AnyDb, cls: ClassDef, ids: string[], lock = false): Promise<RecordRow[]> {
     if (ids.length === 0) return [];
@@ -67,17 +80,23 @@ export class RecordsStore {
   }
 
   /** A page of records matching the query that the caller may see. */
+  /**
+   * A page of records matching the query that the caller may see; `lock`
+   * (writes by criteria) reads whole rows locked, else only the predefined
+   * and field columns a reply shows (the permission columns are most of a
+   * row and half the cost of reading it).
+   */
   async list(db: AnyDb, cls: ClassDef, query: ListQuery, visibility: Visibility, lock = false): Promise<RecordRow[]> {
     const sort = query.sort ?? { ref: { column: '_id' }, direction: 'asc' as const };
     const nearSort = query.sort ? undefined : query.where.find((c) => c.kind === 'near');
     let direction: 'asc' | 'desc' = sort.direction;
     if (query.last) direction = direction === 'asc' ? 'desc' : 'asc';
-    let select = db
-      .selectFrom(cls.table)
-      .selectAll()
-      .where((eb) => this.filter(eb, query.where, visibility));
+    const from = db.selectFrom(cls.table);
+    let select = (lock ? from.selectAll() : from.select([...PREDEFINED, ...cls.fields.flatMap(columnsOf)])).where((eb) =>
+      this.filter(eb, query.where, visibility),
+    );
     if (nearSort && nearSort.kind === 'near') select = select.orderBy(this.distance(nearSort), direction);
-    else select = select.orderBy(sql.ref(sort.ref.column), direction);
+    else select = select.orderBy(this.ordered(sort.ref.column, direction));
     if (sort.ref.column !== '_id') select = select.orderBy('_id', direction);
     select = select.offset(query.last ? 0 : query.skip).limit(query.last ? 1 : query.limit);
     if (lock && this.dialect === 'postgres') select = select.forUpdate();
@@ -102,7 +121,7 @@ export class RecordsStore {
       .select(sql.ref(group.column).as('g'))
       .where((eb) => this.filter(eb, query.where, visibility))
       .groupBy(sql.ref(group.column))
-      .orderBy(sql.ref(group.column))
+      .orderBy(this.ordered(group.column, 'asc'))
       .offset(query.skip)
       .limit(query.limit);
     query.calcs.forEach((calc, i) => {
@@ -113,6 +132,12 @@ export class RecordsStore {
       select = select.select(fn.as(`c${i}`));
     });
     return (await select.execute()) as Array<Record<string, unknown>>;
+  }
+
+  /** Records whose parent is one of these. */
+  async byParents(db: AnyDb, cls: ClassDef, parentIds: string[]): Promise<RecordRow[]> {
+    if (parentIds.length === 0) return [];
+    return (await db.selectFrom(cls.table).selectAll().where('_parent_id', 'in', parentIds).execute()) as RecordRow[];
   }
 
   /** Ids of records whose parent is one of these. */
@@ -129,11 +154,21 @@ export class RecordsStore {
   }
 
   /** Every stored value of a class's file fields, for deleting their bytes with the class. */
-  async fileValues(cls: ClassDef): Promise<string[]> {
-    const columns = cls.fields.filter((f) => f.type === 'File').map(columnOf);
+  async fileValues(cls: ClassDef, only?: string[]): Promise<string[]> {
+    const columns = cls.fields.filter((f) => f.type === 'File' && (!only || only.includes(f.name))).map(columnOf);
     if (columns.length === 0) return [];
     const rows = await this.db.selectFrom(cls.table).select(columns).execute();
     return rows.flatMap((row) => columns.map((c) => row[c]).filter((v): v is string => typeof v === 'string'));
+  }
+
+  /**
+   * A column in sort order with missing values first ascending, last
+   * descending, as QuickBlox (MongoDB) and SQLite sort them; PostgreSQL needs
+   * it said (its indexes on fields are built the same way, see classes-store).
+   */
+  private ordered(column: string, direction: 'asc' | 'desc') {
+    if (this.dialect !== 'postgres') return sql`${sql.ref(column)} ${sql.raw(direction)}`;
+    return sql`${sql.ref(column)} ${sql.raw(direction === 'asc' ? 'asc nulls first' : 'desc nulls last')}`;
   }
 
   /** The WHERE of a query: its conditions and the caller's permission. */

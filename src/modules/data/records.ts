@@ -2,12 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { type Readable, Transform } from 'node:stream';
 import type { BlobStore } from '../../adapters/blob-store/index.js';
 import type { AuthContext } from '../../core/auth.js';
-import type { Clock } from '../../core/clock.js';
+import { type Clock, isoSeconds } from '../../core/clock.js';
 import { ApiError, baseError, errors } from '../../core/errors.js';
 import { objectId } from '../../core/ids.js';
 import type { ServiceLog } from '../../server.js';
 import type { UsersService } from '../users/service.js';
-import type { ClassDef, ClassesService } from './classes.js';
+import type { ClassChange, ClassDef, ClassesService, ClassJson } from './classes.js';
 import { columnOf, type DbValue, type StoredFile, toColumns, typedScalar } from './fields.js';
 import { formatRecord, permissionColumns, type RecordJson, recordPermissions, ruleOf } from './format.js';
 import {
@@ -19,10 +19,12 @@ import {
   recordAllows,
 } from './permissions.js';
 import { type Condition, type ListQuery, MAX_LIMIT, parseCriteria, parseListQuery } from './query.js';
+import { RecordWriter } from './record-writer.js';
 import type { RecordRow, RecordsStore, Visibility } from './records-store.js';
 import { applyUpdate, parseUpdate } from './update-operators.js';
 
 export const MAX_FILE_BYTES = 32 * 1024 * 1024;
+const DEFAULT_PERMISSION_COLUMNS = Object.freeze(permissionColumns(defaultRecordPermissions()));
 const MAX_BULK = 100;
 /** How many records one update or delete by criteria touches at most. */
 const MAX_CRITERIA_ROWS = 10_000;
@@ -50,16 +52,21 @@ export class RecordsService {
     readonly blobStore: BlobStore,
     private readonly clock: Clock,
     private readonly log: ServiceLog,
-  ) {}
+  ) {
+    this.writer = new RecordWriter(store);
+  }
+
+  private readonly writer: RecordWriter;
 
   /** POST /data/{class}.json */
   async create(auth: AuthContext, className: string, body: Record<string, unknown>): Promise<RecordJson> {
     const cls = await this.classes.require(auth.applicationId, className);
-    const caller = await this.caller(auth);
+    const caller = await this.caller(auth, cls.permissions.create.access === 'open_for_groups');
     this.checkCreate(cls, caller);
     const row = this.newRow(cls, caller, body);
-    const [created] = await this.store.transaction((db) => this.store.insert(db, cls, [row]));
-    return formatRecord(cls, created as RecordRow, { permissions: true });
+    await this.writer.insert(cls, row);
+    // The row as written is the record: every column not given is null.
+    return formatRecord(cls, row as RecordRow, { permissions: true });
   }
 
   /** POST /data/{class}/multi.json: record[N][field], all or nothing. */
@@ -84,9 +91,8 @@ export class RecordsService {
     if (query.groupBy) {
       const group = query.groupBy;
       const rows = await this.store.aggregate(db, cls, query, visibility);
-      const groupField = cls.byName.get(group.name);
       const items = rows.map((row) => {
-        const item: RecordJson = { [group.name]: groupField ? formatGroup(groupField.type, row.g) : row.g };
+        const item: RecordJson = { [group.name]: formatGroup(group.type, row.g) };
         query.calcs.forEach((calc, i) => {
           const key = item[calc.ref.name] === undefined ? calc.ref.name : `${calc.ref.name}_${calc.fn}`;
           item[key] = row[`c${i}`] === null ? null : Number(row[`c${i}`]);
@@ -343,6 +349,98 @@ export class RecordsService {
     this.forgetFiles(files);
   }
 
+  /**
+   * Custom data of another module's objects (a chat dialog's `data`, named by
+   * `data[class_name]`): one record per object in that class, linked by
+   * `_parent_id` = the object's id. The owning module decides who may change
+   * its objects, so these skip record permissions; values are checked and
+   * typed by the class as in any create. Replaces the object's data; returns
+   * it as the wire shows it (`class_name` and the class's fields).
+   */
+  async attachData(
+    applicationId: number,
+    className: string,
+    parentId: string,
+    userId: number | null,
+    values: Record<string, unknown>,
+  ): Promise<RecordJson> {
+    const cls = await this.classes.require(applicationId, className);
+    const caller: Caller = { applicationId, userId, admin: true, tags: [] };
+    const fields = Object.fromEntries(Object.entries(values).filter(([key]) => key !== 'class_name'));
+    // Both checked before anything is written: a first attach creates, a later one changes the given fields.
+    const row = this.newRow(cls, caller, { ...fields, _parent_id: parentId });
+    const plan = parseUpdate(cls, fields);
+    const stored = await this.store.transaction(async (db) => {
+      const [existing] = await this.store.byParents(db, cls, [parentId]);
+      if (!existing) {
+        await this.store.insertRows(db, cls, [row]);
+        return row as RecordRow;
+      }
+      return this.store.update(db, cls, existing._id, { ...applyUpdate(plan, existing), updated_at: this.seconds() });
+    });
+    return attachedJson(cls, stored);
+  }
+
+  /** The data attached to these objects, by object id (objects without data are left out). */
+  async attachedData(applicationId: number, className: string, parentIds: string[]): Promise<Map<string, RecordJson>> {
+    const cls = await this.classes.require(applicationId, className);
+    const rows = await this.store.byParents(this.store.root, cls, parentIds);
+    return new Map(rows.map((row) => [String(row._parent_id), attachedJson(cls, row)]));
+  }
+
+  /**
+   * Ids of the objects whose data matches criteria in the records query
+   * language (`{age: {gt: 20}, title: 'x'}`), at most `limit` of them: for
+   * list filters such as `data[class_name]=C&data[age][gt]=20`.
+   */
+  async parentsMatching(
+    applicationId: number,
+    className: string,
+    criteria: Record<string, unknown>,
+    limit = MAX_CRITERIA_ROWS,
+  ): Promise<string[]> {
+    const cls = await this.classes.require(applicationId, className);
+    const where = parseCriteria(cls, criteria, new Set(['class_name']));
+    const visibility: Visibility = { action: 'read', verdict: 'all', userId: null, tags: [] };
+    const rows = await this.store.list(
+      this.store.root,
+      cls,
+      { ...criteriaQuery(where), limit: Math.min(limit, MAX_CRITERIA_ROWS) },
+      visibility,
+    );
+    return rows.map((row) => row._parent_id).filter((id): id is string => typeof id === 'string');
+  }
+
+  /** Deletes the data of these objects (the objects were deleted). */
+  async detachData(applicationId: number, className: string, parentIds: string[]): Promise<void> {
+    const cls = await this.classes.require(applicationId, className);
+    const all = await this.classes.all(applicationId);
+    const files = await this.store.transaction(async (db) =>
+      this.cascade(db, cls, await this.store.childIds(db, cls, parentIds), all),
+    );
+    this.forgetFiles(files);
+  }
+
+  /** Changes a class (CLI, API key); the bytes of File fields it removes go with them. */
+  async updateClass(applicationId: number, name: string, change: ClassChange): Promise<ClassJson> {
+    const cls = await this.classes.require(applicationId, name);
+    const removed = Array.isArray(change.remove_fields)
+      ? change.remove_fields
+      : typeof change.remove_fields === 'string'
+        ? change.remove_fields.split(',')
+        : [];
+    const files = cls.fields
+      .filter(
+        (f) => f.type === 'File' && removed.some((r) => typeof r === 'string' && r.trim().toLowerCase() === f.name.toLowerCase()),
+      )
+      .map((f) => f.name);
+    // Read before the change: once it is made the column is gone (a file uploaded in between stays behind).
+    const values = files.length > 0 ? await this.store.fileValues(cls, files) : [];
+    const updated = await this.classes.update(applicationId, name, change);
+    this.forgetFiles(values);
+    return updated;
+  }
+
   private async fileField(auth: AuthContext, className: string, fieldName: unknown) {
     const cls = await this.classes.require(auth.applicationId, className);
     if (typeof fieldName !== 'string' || fieldName === '') throw errors.validation('field_name', 'is required');
@@ -412,7 +510,9 @@ export class RecordsService {
           : String(typedScalar('Id', '_parent_id', body._parent_id)),
       created_at: Math.floor(now / 1000),
       updated_at: Math.floor(now / 1000),
-      ...permissionColumns(readRecordPermissions(body.permissions, defaultRecordPermissions())),
+      ...(body.permissions === undefined
+        ? DEFAULT_PERMISSION_COLUMNS
+        : permissionColumns(readRecordPermissions(body.permissions, defaultRecordPermissions()))),
     };
     for (const [key, value] of Object.entries(body)) {
       if (CREATE_IGNORED.has(key)) continue;
@@ -437,10 +537,11 @@ export class RecordsService {
     return { action, verdict: classVerdict(cls.permissions, action, caller), userId: caller.userId, tags: caller.tags };
   }
 
-  private async caller(auth: AuthContext): Promise<Caller> {
+  /** Who acts; their tags (a user read) only when a rule could ask for them. */
+  private async caller(auth: AuthContext, needTags = true): Promise<Caller> {
     const admin = auth.via === 'apikey' && auth.userId === null;
     let tags: string[] = [];
-    if (auth.userId !== null) {
+    if (auth.userId !== null && needTags) {
       const user = await this.users.get(auth.applicationId, auth.userId).catch(() => null);
       tags = (user?.user_tags ?? '')
         .split(',')
@@ -453,6 +554,14 @@ export class RecordsService {
   private seconds(): number {
     return Math.floor(this.clock.now() / 1000);
   }
+}
+
+/** Attached data as another module returns it: the class's name and fields, without the record's own bookkeeping. */
+function attachedJson(cls: ClassDef, row: RecordRow): RecordJson {
+  const out: RecordJson = { class_name: cls.name };
+  const record = formatRecord(cls, row);
+  for (const field of cls.fields) out[field.name] = record[field.name];
+  return out;
 }
 
 function criteriaQuery(where: Condition[]): ListQuery {
@@ -492,9 +601,11 @@ function bulk(records: unknown): Array<Record<string, unknown>> {
   });
 }
 
+/** A group's value as the field's own values are written (dates as dates, not stored milliseconds). */
 function formatGroup(type: string, value: unknown): unknown {
   if (value === null || value === undefined) return null;
   if (type === 'Integer' || type === 'Float') return Number(value);
   if (type === 'Boolean') return Number(value) === 1;
-  return value;
+  if (type === 'Date') return isoSeconds(Number(value));
+  return String(value);
 }

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import qs from 'qs';
 import { type AuthContext, authOf } from '../../core/auth.js';
-import { baseError, errors } from '../../core/errors.js';
+import { ApiError, baseError, errors } from '../../core/errors.js';
 import type { ClassesService } from './classes.js';
 import { type FileDownload, MAX_FILE_BYTES, type RecordsService } from './records.js';
 
@@ -66,6 +66,10 @@ export function dataRoutes(app: FastifyInstance, records: RecordsService, classe
     scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
       done(null, qs.parse(body as string, FORM_OPTIONS));
     });
+    // A failure that is not a refusal may come from a definition another process changed: read it afresh next time.
+    scope.addHook('onError', async (request, _reply, error) => {
+      if (!(error instanceof ApiError) && request.auth) classes.forget(request.auth.applicationId);
+    });
     classRoutes(scope, classes, records);
     recordRoutes(scope, records);
   });
@@ -110,7 +114,7 @@ function classRoutes(app: FastifyInstance, classes: ClassesService, records: Rec
     },
     async (request) => {
       const body = (request.body.class ?? request.body) as Body;
-      return { class: await classes.update(owner(request).applicationId, request.params.name, body) };
+      return { class: await records.updateClass(owner(request).applicationId, request.params.name, body) };
     },
   );
   app.delete<{ Params: { name: string } }>(

@@ -1,6 +1,6 @@
 import { errors } from '../../core/errors.js';
 import type { ClassDef } from './classes.js';
-import { columnOf, type DbValue, type FieldDef, MAX_ARRAY, readArray, toColumns, typedScalar } from './fields.js';
+import { checkText, columnOf, type DbValue, type FieldDef, MAX_ARRAY, readArray, toColumns, typedScalar } from './fields.js';
 
 /**
  * What an update asks for: plain field values, `_parent_id`, permissions and
@@ -122,6 +122,7 @@ function indexEntries(value: unknown): Array<[number, Element]> {
     if (element !== null && !['string', 'number', 'boolean'].includes(typeof element)) {
       throw errors.validation(key, 'elements must be scalars');
     }
+    if (typeof element === 'string') checkText(key, element);
     return [index, element as Element];
   });
 }
