@@ -134,12 +134,6 @@ export class RecordsStore {
     return (await select.execute()) as Array<Record<string, unknown>>;
   }
 
-  /** Records whose parent is one of these. */
-  async byParents(db: AnyDb, cls: ClassDef, parentIds: string[]): Promise<RecordRow[]> {
-    if (parentIds.length === 0) return [];
-    return (await db.selectFrom(cls.table).selectAll().where('_parent_id', 'in', parentIds).execute()) as RecordRow[];
-  }
-
   /** Ids of records whose parent is one of these. */
   async childIds(db: AnyDb, cls: ClassDef, parentIds: string[]): Promise<string[]> {
     if (parentIds.length === 0) return [];

@@ -349,78 +349,6 @@ export class RecordsService {
     this.forgetFiles(files);
   }
 
-  /**
-   * Custom data of another module's objects (a chat dialog's `data`, named by
-   * `data[class_name]`): one record per object in that class, linked by
-   * `_parent_id` = the object's id. The owning module decides who may change
-   * its objects, so these skip record permissions; values are checked and
-   * typed by the class as in any create. Replaces the object's data; returns
-   * it as the wire shows it (`class_name` and the class's fields).
-   */
-  async attachData(
-    applicationId: number,
-    className: string,
-    parentId: string,
-    userId: number | null,
-    values: Record<string, unknown>,
-  ): Promise<RecordJson> {
-    const cls = await this.classes.require(applicationId, className);
-    const caller: Caller = { applicationId, userId, admin: true, tags: [] };
-    const fields = Object.fromEntries(Object.entries(values).filter(([key]) => key !== 'class_name'));
-    // Both checked before anything is written: a first attach creates, a later one changes the given fields.
-    const row = this.newRow(cls, caller, { ...fields, _parent_id: parentId });
-    const plan = parseUpdate(cls, fields);
-    const stored = await this.store.transaction(async (db) => {
-      const [existing] = await this.store.byParents(db, cls, [parentId]);
-      if (!existing) {
-        await this.store.insertRows(db, cls, [row]);
-        return row as RecordRow;
-      }
-      return this.store.update(db, cls, existing._id, { ...applyUpdate(plan, existing), updated_at: this.seconds() });
-    });
-    return attachedJson(cls, stored);
-  }
-
-  /** The data attached to these objects, by object id (objects without data are left out). */
-  async attachedData(applicationId: number, className: string, parentIds: string[]): Promise<Map<string, RecordJson>> {
-    const cls = await this.classes.require(applicationId, className);
-    const rows = await this.store.byParents(this.store.root, cls, parentIds);
-    return new Map(rows.map((row) => [String(row._parent_id), attachedJson(cls, row)]));
-  }
-
-  /**
-   * Ids of the objects whose data matches criteria in the records query
-   * language (`{age: {gt: 20}, title: 'x'}`), at most `limit` of them: for
-   * list filters such as `data[class_name]=C&data[age][gt]=20`.
-   */
-  async parentsMatching(
-    applicationId: number,
-    className: string,
-    criteria: Record<string, unknown>,
-    limit = MAX_CRITERIA_ROWS,
-  ): Promise<string[]> {
-    const cls = await this.classes.require(applicationId, className);
-    const where = parseCriteria(cls, criteria, new Set(['class_name']));
-    const visibility: Visibility = { action: 'read', verdict: 'all', userId: null, tags: [] };
-    const rows = await this.store.list(
-      this.store.root,
-      cls,
-      { ...criteriaQuery(where), limit: Math.min(limit, MAX_CRITERIA_ROWS) },
-      visibility,
-    );
-    return rows.map((row) => row._parent_id).filter((id): id is string => typeof id === 'string');
-  }
-
-  /** Deletes the data of these objects (the objects were deleted). */
-  async detachData(applicationId: number, className: string, parentIds: string[]): Promise<void> {
-    const cls = await this.classes.require(applicationId, className);
-    const all = await this.classes.all(applicationId);
-    const files = await this.store.transaction(async (db) =>
-      this.cascade(db, cls, await this.store.childIds(db, cls, parentIds), all),
-    );
-    this.forgetFiles(files);
-  }
-
   /** Changes a class (CLI, API key); the bytes of File fields it removes go with them. */
   async updateClass(applicationId: number, name: string, change: ClassChange): Promise<ClassJson> {
     const cls = await this.classes.require(applicationId, name);
@@ -557,13 +485,6 @@ export class RecordsService {
 }
 
 /** Attached data as another module returns it: the class's name and fields, without the record's own bookkeeping. */
-function attachedJson(cls: ClassDef, row: RecordRow): RecordJson {
-  const out: RecordJson = { class_name: cls.name };
-  const record = formatRecord(cls, row);
-  for (const field of cls.fields) out[field.name] = record[field.name];
-  return out;
-}
-
 function criteriaQuery(where: Condition[]): ListQuery {
   return {
     where,
