@@ -6,6 +6,12 @@ export type SubscriptionRow = Selectable<PushSubscriptionTable>;
 export type EventRow = Selectable<PushEventTable>;
 export type NewEventRow = Insertable<PushEventTable>;
 export type EventChanges = Updateable<PushEventTable>;
+/** One POST /subscriptions.json: its rows (one per channel) for one user. */
+export interface SubscribeRequest {
+  applicationId: number;
+  userId: number;
+  rows: Array<Insertable<PushSubscriptionTable>>;
+}
 
 /** The push module's SQL: subscriptions, events, claimed occurrences and credentials. */
 export class PushStore {
@@ -15,18 +21,25 @@ export class PushStore {
   ) {}
 
   /**
-   * Subscribes a device; the same device, channel and bundle replaces the old
-   * row (whoever held it) in place. One atomic upsert, so the same device
-   * subscribing twice at once cannot trip the unique index.
+   * Subscribes devices for several requests (a group commit) and answers each
+   * request's user's subscriptions as they are right after its own write. The
+   * same device, channel and bundle replaces the old row (whoever held it) in
+   * place: one atomic upsert, so the same device subscribing twice at once
+   * cannot trip the unique index. More than one row is one transaction; a
+   * single one-channel request (the usual case when idle) needs none.
    */
-  async upsertSubscriptions(rows: Array<Insertable<PushSubscriptionTable>>): Promise<void> {
-    // One channel (the usual case) is one statement: no transaction around it.
-    if (rows.length === 1) return this.upsertIn(this.db, rows);
-    await this.db.transaction().execute((trx) => this.upsertIn(trx, rows));
+  async subscribe(requests: SubscribeRequest[]): Promise<SubscriptionRow[][]> {
+    const [only] = requests;
+    if (requests.length === 1 && only && only.rows.length === 1) return [await this.subscribeIn(this.db, only)];
+    return this.db.transaction().execute(async (trx) => {
+      const answers: SubscriptionRow[][] = [];
+      for (const request of requests) answers.push(await this.subscribeIn(trx, request));
+      return answers;
+    });
   }
 
-  private async upsertIn(db: Kysely<Database>, rows: Array<Insertable<PushSubscriptionTable>>): Promise<void> {
-    for (const row of rows) {
+  private async subscribeIn(db: Kysely<Database>, request: SubscribeRequest): Promise<SubscriptionRow[]> {
+    for (const row of request.rows) {
       await db
         .insertInto('push_subscriptions')
         .values({ ...row, bundle_identifier: row.bundle_identifier ?? '' })
@@ -41,10 +54,11 @@ export class PushStore {
         )
         .execute();
     }
+    return this.subscriptionsOf(request.applicationId, request.userId, db);
   }
 
-  subscriptionsOf(applicationId: number, userId: number): Promise<SubscriptionRow[]> {
-    return this.db
+  subscriptionsOf(applicationId: number, userId: number, db: Kysely<Database> = this.db): Promise<SubscriptionRow[]> {
+    return db
       .selectFrom('push_subscriptions')
       .selectAll()
       .where('application_id', '=', applicationId)

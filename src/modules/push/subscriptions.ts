@@ -1,25 +1,33 @@
 import type { Clock } from '../../core/clock.js';
 import { errors } from '../../core/errors.js';
+import { GroupCommit } from '../../storage/group-commit.js';
 import { formatSubscription } from './format.js';
-import type { PushStore } from './store.js';
+import type { PushStore, SubscribeRequest, SubscriptionRow } from './store.js';
 import { readSubscription } from './validation.js';
 
 type SubscriptionJson = ReturnType<typeof formatSubscription>;
 
 /** Devices (and addresses) users subscribe to pushes with. */
 export class SubscriptionsService {
+  /** Subscribes arriving together share one transaction; each is answered after its commit. */
+  private readonly writer: GroupCommit<SubscribeRequest, SubscriptionRow[]>;
+
   constructor(
     private readonly store: PushStore,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.writer = new GroupCommit((requests) => store.subscribe(requests));
+  }
 
   /** POST /subscriptions.json: answers all the user's subscriptions, as QuickBlox does. */
   async create(applicationId: number, userId: number | null, params: Record<string, unknown>): Promise<SubscriptionJson[]> {
     if (userId === null) throw errors.needUser();
     const input = readSubscription(params);
     const now = this.clock.now();
-    await this.store.upsertSubscriptions(
-      input.channels.map((channel) => ({
+    const rows = await this.writer.submit({
+      applicationId,
+      userId,
+      rows: input.channels.map((channel) => ({
         application_id: applicationId,
         user_id: userId,
         channel,
@@ -31,8 +39,13 @@ export class SubscriptionsService {
         created_at: now,
         updated_at: now,
       })),
-    );
-    return this.list(applicationId, userId);
+    });
+    return rows.map(formatSubscription);
+  }
+
+  /** Resolves when every subscribe queued so far is written. */
+  idle(): Promise<void> {
+    return this.writer.idle();
   }
 
   async list(applicationId: number, userId: number | null): Promise<SubscriptionJson[]> {
