@@ -1,11 +1,25 @@
 import type { Insertable, Kysely, Selectable, Updateable } from 'kysely';
 import { type DialectName, isUniqueViolation } from '../../storage/dialect.js';
+import { PreparedQuery } from '../../storage/prepared.js';
 import type { Database, PushEventTable, PushSubscriptionTable } from '../../storage/schema.js';
 
 export type SubscriptionRow = Selectable<PushSubscriptionTable>;
 export type EventRow = Selectable<PushEventTable>;
 export type NewEventRow = Insertable<PushEventTable>;
 export type EventChanges = Updateable<PushEventTable>;
+const SUBSCRIPTION_COLUMNS = [
+  'application_id',
+  'user_id',
+  'channel',
+  'platform',
+  'udid',
+  'environment',
+  'bundle_identifier',
+  'token',
+  'created_at',
+  'updated_at',
+] as const;
+
 /** One POST /subscriptions.json: its rows (one per channel) for one user. */
 export interface SubscribeRequest {
   applicationId: number;
@@ -15,34 +29,18 @@ export interface SubscribeRequest {
 
 /** The push module's SQL: subscriptions, events, claimed occurrences and credentials. */
 export class PushStore {
+  /** Compiled once: the subscribe path is hot, and building these queries costs more than running them. */
+  private readonly upsert: PreparedQuery<(typeof SUBSCRIPTION_COLUMNS)[number], unknown>;
+  private readonly userSubscriptions: PreparedQuery<'applicationId' | 'userId', SubscriptionRow>;
+
   constructor(
     private readonly db: Kysely<Database>,
     readonly dialect: DialectName,
-  ) {}
-
-  /**
-   * Subscribes devices for several requests (a group commit) and answers each
-   * request's user's subscriptions as they are right after its own write. The
-   * same device, channel and bundle replaces the old row (whoever held it) in
-   * place: one atomic upsert, so the same device subscribing twice at once
-   * cannot trip the unique index. More than one row is one transaction; a
-   * single one-channel request (the usual case when idle) needs none.
-   */
-  async subscribe(requests: SubscribeRequest[]): Promise<SubscriptionRow[][]> {
-    const [only] = requests;
-    if (requests.length === 1 && only && only.rows.length === 1) return [await this.subscribeIn(this.db, only)];
-    return this.db.transaction().execute(async (trx) => {
-      const answers: SubscriptionRow[][] = [];
-      for (const request of requests) answers.push(await this.subscribeIn(trx, request));
-      return answers;
-    });
-  }
-
-  private async subscribeIn(db: Kysely<Database>, request: SubscribeRequest): Promise<SubscriptionRow[]> {
-    for (const row of request.rows) {
-      await db
+  ) {
+    this.upsert = new PreparedQuery(SUBSCRIPTION_COLUMNS, (values) =>
+      this.db
         .insertInto('push_subscriptions')
-        .values({ ...row, bundle_identifier: row.bundle_identifier ?? '' })
+        .values(values as Insertable<PushSubscriptionTable>)
         .onConflict((oc) =>
           oc.columns(['application_id', 'udid', 'channel', 'bundle_identifier']).doUpdateSet((eb) => ({
             user_id: eb.ref('excluded.user_id'),
@@ -51,20 +49,54 @@ export class PushStore {
             token: eb.ref('excluded.token'),
             updated_at: eb.ref('excluded.updated_at'),
           })),
-        )
-        .execute();
+        ),
+    );
+
+    this.userSubscriptions = new PreparedQuery(['applicationId', 'userId'], (values) =>
+      this.db
+        .selectFrom('push_subscriptions')
+        .selectAll()
+        .where('application_id', '=', values.applicationId as number)
+        .where('user_id', '=', values.userId as number)
+        .orderBy('id'),
+    );
+  }
+
+  /**
+   * Subscribes devices for several requests (a group commit) in one
+   * transaction. The same device, channel and bundle replaces the old row
+   * (whoever held it) in place: one atomic upsert, so the same device
+   * subscribing twice at once cannot trip the unique index. Each request is
+   * answered with its user's subscriptions as they are once the whole batch is
+   * written (what a read right after the commit would see), read once per user.
+   */
+  async subscribe(requests: SubscribeRequest[]): Promise<SubscriptionRow[][]> {
+    const [only] = requests;
+    // A single one-channel request (the usual case when idle) is one statement: no transaction.
+    if (requests.length === 1 && only && only.rows.length === 1) return this.subscribeIn(this.db, requests);
+    return this.db.transaction().execute((trx) => this.subscribeIn(trx, requests));
+  }
+
+  private async subscribeIn(db: Kysely<Database>, requests: SubscribeRequest[]): Promise<SubscriptionRow[][]> {
+    for (const request of requests) {
+      for (const row of request.rows) await this.upsert.execute(db, { ...row, bundle_identifier: row.bundle_identifier ?? '' });
     }
-    return this.subscriptionsOf(request.applicationId, request.userId, db);
+    const lists = new Map<string, SubscriptionRow[]>();
+    const answers: SubscriptionRow[][] = [];
+    for (const { applicationId, userId } of requests) {
+      const key = `${applicationId} ${userId}`;
+      let list = lists.get(key);
+      if (!list) {
+        list = await this.subscriptionsOf(applicationId, userId, db);
+        lists.set(key, list);
+      }
+      answers.push(list);
+    }
+    return answers;
   }
 
   subscriptionsOf(applicationId: number, userId: number, db: Kysely<Database> = this.db): Promise<SubscriptionRow[]> {
-    return db
-      .selectFrom('push_subscriptions')
-      .selectAll()
-      .where('application_id', '=', applicationId)
-      .where('user_id', '=', userId)
-      .orderBy('id')
-      .execute();
+    return this.userSubscriptions.execute(db, { applicationId, userId });
   }
 
   async deleteSubscription(applicationId: number, userId: number | null, id: number): Promise<boolean> {
