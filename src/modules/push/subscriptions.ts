@@ -10,13 +10,24 @@ type SubscriptionJson = ReturnType<typeof formatSubscription>;
 /** Devices (and addresses) users subscribe to pushes with. */
 export class SubscriptionsService {
   /** Subscribes arriving together share one transaction; each is answered after its commit. */
-  private readonly writer: GroupCommit<SubscribeRequest, SubscriptionRow[]>;
+  private readonly writer: GroupCommit<SubscribeRequest, SubscriptionJson[]>;
 
   constructor(
     private readonly store: PushStore,
     private readonly clock: Clock,
   ) {
-    this.writer = new GroupCommit((requests) => store.subscribe(requests));
+    this.writer = new GroupCommit(async (requests) => {
+      // Requests of one user in a batch share their answer: formatted once.
+      const formatted = new Map<SubscriptionRow[], SubscriptionJson[]>();
+      return (await store.subscribe(requests)).map((rows) => {
+        let json = formatted.get(rows);
+        if (!json) {
+          json = rows.map(formatSubscription);
+          formatted.set(rows, json);
+        }
+        return json;
+      });
+    });
   }
 
   /** POST /subscriptions.json: answers all the user's subscriptions, as QuickBlox does. */
@@ -24,7 +35,7 @@ export class SubscriptionsService {
     if (userId === null) throw errors.needUser();
     const input = readSubscription(params);
     const now = this.clock.now();
-    const rows = await this.writer.submit({
+    return this.writer.submit({
       applicationId,
       userId,
       rows: input.channels.map((channel) => ({
@@ -40,7 +51,6 @@ export class SubscriptionsService {
         updated_at: now,
       })),
     });
-    return rows.map(formatSubscription);
   }
 
   /** Resolves when every subscribe queued so far is written. */
