@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { loadConfig } from '../dist/config.js';
 import { openStorage } from '../dist/storage/db.js';
 import {
@@ -228,11 +228,14 @@ async function main() {
       unexpected: result.unexpected + result.socketErrors + result.timeouts,
       statusCodes: result.statusCodes,
       serverCpuMicrosPerRequest: round1(result.serverCpuMicrosPerRequest),
+      // Near 100 % means autocannon (on its own core, shared with whatever else runs) set the pace.
+      loadGeneratorCpuPercent: Math.round(result.loadGeneratorCpuPercent),
+      loadAverage: round1(loadavg()[0]),
       rssMb: rssMb(pid),
     };
     results.push(row);
     console.log(
-      `${fmt(row.requestsPerSecond)} req/s, ${fmt(row.ratio, 2)}x baseline, p99 ${row.p99Ms} ms, CPU ${fmt(row.serverCpuMicrosPerRequest, 1)} us/req, unexpected ${row.unexpected}`,
+      `${fmt(row.requestsPerSecond)} req/s, ${fmt(row.ratio, 2)}x baseline, p99 ${row.p99Ms} ms, CPU ${fmt(row.serverCpuMicrosPerRequest, 1)} us/req, loadgen CPU ${row.loadGeneratorCpuPercent} %, load average ${row.loadAverage}, unexpected ${row.unexpected}`,
     );
   }
   await stopBaseline(baseline);
@@ -332,7 +335,7 @@ async function main() {
       2,
     )}\n`,
   );
-  console.log(`\nWrote ${outFile.slice(ROOT.length + 1)}`);
+  console.log(`\nWrote ${relative(ROOT, outFile)}`);
 }
 
 /** The baseline is only needed for the ratio; stopping it keeps core 0 to the server during the send. */

@@ -39,7 +39,7 @@ export class ApnsGateway implements PushGateway<ApnsNotification> {
     let answer: { status: number; body: string; retryAfter?: string };
     try {
       if (n.credentials.kind === 'token') headers.authorization = `bearer ${await this.providerToken(n.credentials)}`;
-      answer = await this.request(this.session(host, n.credentials), headers, JSON.stringify(n.payload));
+      answer = await this.request(this.session(host, n.credentials), headers, this.body(n.payload));
     } catch (error) {
       return { outcome: 'retry', reason: `APNs unreachable: ${(error as Error).message}` };
     }
@@ -62,6 +62,18 @@ export class ApnsGateway implements PushGateway<ApnsNotification> {
       };
     }
     return { outcome: 'failed', reason: reason || `HTTP ${answer.status}` };
+  }
+
+  /** The pushes of one event share their payload object: serialised once, not once per device. */
+  private readonly bodies = new WeakMap<object, string>();
+
+  private body(payload: Record<string, unknown>): string {
+    let body = this.bodies.get(payload);
+    if (body === undefined) {
+      body = JSON.stringify(payload);
+      this.bodies.set(payload, body);
+    }
+    return body;
   }
 
   async close(): Promise<void> {

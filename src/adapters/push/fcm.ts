@@ -1,3 +1,5 @@
+import http from 'node:http';
+import https from 'node:https';
 import { importPKCS8, SignJWT } from 'jose';
 import type { DeliveryResult, FcmCredentials, FcmNotification, PushGateway } from './types.js';
 
@@ -18,45 +20,83 @@ export class FcmGateway implements PushGateway<FcmNotification> {
   ) {}
 
   async send(n: FcmNotification): Promise<DeliveryResult> {
-    let response: Response;
+    let answer: Answer;
     try {
       const token = await this.accessToken(n.credentials);
-      response = await fetch(`${this.apiUrl}/v1/projects/${encodeURIComponent(n.credentials.projectId)}/messages:send`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({
+      answer = await this.post(
+        `${this.apiUrl}/v1/projects/${encodeURIComponent(n.credentials.projectId)}/messages:send`,
+        `Bearer ${token}`,
+        JSON.stringify({
           message: {
             token: n.token,
             data: n.data,
             android: { priority: 'high', ...(n.collapseKey ? { collapse_key: n.collapseKey } : {}) },
           },
         }),
-        signal: AbortSignal.timeout(TIMEOUT_MS),
-      });
+      );
     } catch (error) {
       if (error instanceof TokenRefused) return { outcome: 'failed', reason: error.message };
       return { outcome: 'retry', reason: `FCM unreachable: ${(error as Error).message}` };
     }
-    const text = await response.text().catch(() => '');
-    if (response.ok) return { outcome: 'sent' };
-    const code = errorCode(text);
-    if (code === 'UNREGISTERED' || response.status === 404) return { outcome: 'dead', reason: code || 'UNREGISTERED' };
-    if (response.status === 401) {
+    if (answer.status >= 200 && answer.status < 300) return { outcome: 'sent' };
+    const code = errorCode(answer.body);
+    if (code === 'UNREGISTERED' || answer.status === 404) return { outcome: 'dead', reason: code || 'UNREGISTERED' };
+    if (answer.status === 401) {
       this.tokens.delete(n.credentials.clientEmail);
       return { outcome: 'retry', reason: 'access token refused' };
     }
-    if (response.status === 429 || response.status >= 500) {
-      const seconds = Number(response.headers.get('retry-after'));
+    if (answer.status === 429 || answer.status >= 500) {
+      const seconds = Number(answer.retryAfter);
       return {
         outcome: 'retry',
-        reason: code || `HTTP ${response.status}`,
+        reason: code || `HTTP ${answer.status}`,
         ...(seconds > 0 ? { retryAfterMs: seconds * 1000 } : {}),
       };
     }
-    return { outcome: 'failed', reason: code || `HTTP ${response.status}` };
+    return { outcome: 'failed', reason: code || `HTTP ${answer.status}` };
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.agents.http.destroy();
+    this.agents.https.destroy();
+  }
+
+  /**
+   * One push: node:http(s) over keep-alive connections rather than fetch, whose
+   * web streams, body tee and abort signals cost several times the allocation
+   * per request (most of the garbage of a large send, and so of its RSS).
+   */
+  private post(url: string, authorization: string, body: string): Promise<Answer> {
+    return new Promise<Answer>((resolve, reject) => {
+      const secure = url.startsWith('https:');
+      const request = (secure ? https : http).request(
+        url,
+        {
+          method: 'POST',
+          agent: secure ? this.agents.https : this.agents.http,
+          headers: { authorization, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+          timeout: TIMEOUT_MS,
+        },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('end', () => {
+            const retryAfter = response.headers['retry-after'];
+            resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), retryAfter });
+          });
+          response.on('error', reject);
+        },
+      );
+      request.on('timeout', () => request.destroy(new Error('timed out')));
+      request.on('error', reject);
+      request.end(body);
+    });
+  }
+
+  private readonly agents = {
+    http: new http.Agent({ keepAlive: true }),
+    https: new https.Agent({ keepAlive: true }),
+  };
 
   /** Token requests in flight: the first pushes of a big send share one instead of each asking Google. */
   private readonly fetching = new Map<string, Promise<string>>();
@@ -99,6 +139,12 @@ export class FcmGateway implements PushGateway<FcmNotification> {
 }
 
 class TokenRefused extends Error {}
+
+interface Answer {
+  status: number;
+  body: string;
+  retryAfter: string | undefined;
+}
 
 /** The FcmError code in an FCM v1 error body (details[].errorCode), else its status. */
 function errorCode(text: string): string {

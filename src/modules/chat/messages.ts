@@ -60,10 +60,10 @@ export class MessagesService {
     private readonly events: ChatEvents,
     private readonly clock: Clock,
   ) {
-    this.writer = new GroupCommit(
-      (rows) => store.insertMessages(rows).then(() => rows.map(() => undefined)),
-      (row) => store.insertMessage(row),
-    );
+    this.writer = new GroupCommit(async (rows) => {
+      await store.insertMessages(rows);
+      return rows.map(() => undefined);
+    });
   }
 
   async create(auth: AuthContext, body: Record<string, unknown>): Promise<MessageJson> {
@@ -91,7 +91,7 @@ export class MessagesService {
       created_at: now,
       updated_at: now,
     };
-    await this.writer.write(row);
+    await this.writer.submit(row);
     const json = formatMessage(row);
     if (readFlag(body.send_to_chat)) this.events.publishMessage({ applicationId: auth.applicationId, dialog, message: json });
     return json;

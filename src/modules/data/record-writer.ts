@@ -19,24 +19,21 @@ export class RecordWriter {
   private readonly commit: GroupCommit<NewRecord, void>;
 
   constructor(store: RecordsStore) {
-    this.commit = new GroupCommit(
-      async (items) => {
-        await store.transaction(async (db) => {
-          for (const group of byTable(items))
-            await store.insertRows(
-              db,
-              group[0]?.cls as ClassDef,
-              group.map((item) => item.row),
-            );
-        });
-        return items.map(() => undefined);
-      },
-      (item) => store.transaction((db) => store.insertRows(db, item.cls, [item.row])),
-    );
+    this.commit = new GroupCommit(async (items) => {
+      await store.transaction(async (db) => {
+        for (const group of byTable(items))
+          await store.insertRows(
+            db,
+            group[0]?.cls as ClassDef,
+            group.map((item) => item.row),
+          );
+      });
+      return items.map(() => undefined);
+    });
   }
 
   insert(cls: ClassDef, row: Record<string, DbValue>): Promise<void> {
-    return this.commit.write({ cls, row });
+    return this.commit.submit({ cls, row });
   }
 }
 

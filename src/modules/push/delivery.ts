@@ -55,6 +55,7 @@ export class Delivery {
     const [apns, fcm] = email
       ? [null, null]
       : await Promise.all([this.credentials.apns(event.application_id), this.credentials.fcm(event.application_id)]);
+    const payloads = eventPayloads(event, universal);
     for (let after = 0; ; ) {
       const ids = await this.users.recipientIds(event.application_id, selector, after, RECIPIENT_BATCH);
       if (ids.length === 0) break;
@@ -64,7 +65,7 @@ export class Delivery {
       const addresses = email ? await this.users.emailsOf(event.application_id, ids) : new Map<number, string>();
       const counts: Counts = { sent: 0, failed: 0, removed: 0 };
       await this.pool(subscriptions, async (subscription) => {
-        const result = await this.withRetries(() => this.sendOne(event, subscription, universal, apns, fcm, addresses));
+        const result = await this.withRetries(() => this.sendOne(payloads, subscription, apns, fcm, addresses));
         if (result.outcome === 'sent') counts.sent++;
         else if (result.outcome === 'dead') {
           await this.store.removeDeadSubscription(subscription.id, subscription.token);
@@ -83,15 +84,13 @@ export class Delivery {
   }
 
   private sendOne(
-    event: EventRow,
+    payloads: EventPayloads,
     subscription: SubscriptionRow,
-    universal: UniversalMessage | null,
     apns: ApnsCredentials | null,
     fcm: FcmCredentials | null,
     addresses: Map<number, string>,
   ): Promise<DeliveryResult> {
     const failed = (reason: string) => Promise.resolve<DeliveryResult>({ outcome: 'failed', reason });
-    const collapse = `event${event.id}`;
     switch (subscription.channel) {
       case 'apns':
       case 'apns_voip': {
@@ -99,27 +98,30 @@ export class Delivery {
         const topic = subscription.bundle_identifier || apns.topic;
         if (!topic) return failed('no bundle identifier (APNs topic)');
         const voip = subscription.channel === 'apns_voip';
-        const payload = universal ? universalToApns(universal) : parseApnsMessage(event.message);
+        const { payload, pushType } = payloads.apns();
         return this.gateways.apns.send({
           token: subscription.token,
           environment: subscription.environment === 'production' ? 'production' : 'development',
           topic: voip ? `${topic}.voip` : topic,
-          pushType: voip ? 'voip' : apnsPushType(payload),
+          pushType: voip ? 'voip' : pushType,
           payload,
-          collapseId: collapse,
+          collapseId: payloads.collapse,
           credentials: apns,
         });
       }
       case 'gcm': {
         if (!fcm) return failed('no FCM credentials for this application');
-        const data = universal ? universalToFcm(universal) : parseGcmMessage(event.message);
-        return this.gateways.fcm.send({ token: subscription.token, data, collapseKey: collapse, credentials: fcm });
+        return this.gateways.fcm.send({
+          token: subscription.token,
+          data: payloads.fcm(),
+          collapseKey: payloads.collapse,
+          credentials: fcm,
+        });
       }
       case 'email': {
         const to = subscription.token.includes('@') ? subscription.token : addresses.get(subscription.user_id);
         if (!to) return failed('the user has no email address');
-        const text = decodeBase64(event.message)?.toString('utf8') ?? '';
-        return this.gateways.email.send({ to, subject: event.name ?? 'Notification', text });
+        return this.gateways.email.send({ to, subject: payloads.subject, text: payloads.emailText() });
       }
       default:
         return failed(`unknown channel ${subscription.channel}`);
@@ -160,4 +162,42 @@ function pickUniversal(subscriptions: SubscriptionRow[], universal: UniversalMes
   if (!universal.iosVoip) return subscriptions;
   const withVoip = new Set(subscriptions.filter((s) => s.channel === 'apns_voip').map((s) => s.user_id));
   return subscriptions.filter((s) => s.channel !== 'apns' || !withVoip.has(s.user_id));
+}
+
+/** What every push of one event carries, made once per send rather than once per recipient. */
+interface EventPayloads {
+  collapse: string;
+  subject: string;
+  apns(): { payload: Record<string, unknown>; pushType: 'alert' | 'background' };
+  fcm(): Record<string, string>;
+  emailText(): string;
+}
+
+function eventPayloads(event: EventRow, universal: UniversalMessage | null): EventPayloads {
+  return {
+    collapse: `event${event.id}`,
+    subject: event.name ?? 'Notification',
+    apns: once(() => {
+      const payload = universal ? universalToApns(universal) : parseApnsMessage(event.message);
+      return { payload, pushType: apnsPushType(payload) };
+    }),
+    fcm: once(() => (universal ? universalToFcm(universal) : parseGcmMessage(event.message))),
+    emailText: once(() => decodeBase64(event.message)?.toString('utf8') ?? ''),
+  };
+}
+
+/** Made on first use, then reused; a failure is thrown again to every caller (each push counts it). */
+function once<T>(make: () => T): () => T {
+  let made: { value: T } | { error: unknown } | null = null;
+  return () => {
+    if (!made) {
+      try {
+        made = { value: make() };
+      } catch (error) {
+        made = { error };
+      }
+    }
+    if ('error' in made) throw made.error;
+    return made.value;
+  };
 }

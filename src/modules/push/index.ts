@@ -48,7 +48,7 @@ export function createPush(
     credentials,
     scheduler,
     async close() {
-      await scheduler.idle();
+      await Promise.all([scheduler.idle(), subscriptions.idle()]);
       await gateways.close();
     },
   };

@@ -1,35 +1,46 @@
 import type { Insertable, Kysely, Selectable, Updateable } from 'kysely';
 import { type DialectName, isUniqueViolation } from '../../storage/dialect.js';
+import { PreparedQuery } from '../../storage/prepared.js';
 import type { Database, PushEventTable, PushSubscriptionTable } from '../../storage/schema.js';
 
 export type SubscriptionRow = Selectable<PushSubscriptionTable>;
 export type EventRow = Selectable<PushEventTable>;
 export type NewEventRow = Insertable<PushEventTable>;
 export type EventChanges = Updateable<PushEventTable>;
+const SUBSCRIPTION_COLUMNS = [
+  'application_id',
+  'user_id',
+  'channel',
+  'platform',
+  'udid',
+  'environment',
+  'bundle_identifier',
+  'token',
+  'created_at',
+  'updated_at',
+] as const;
+
+/** One POST /subscriptions.json: its rows (one per channel) for one user. */
+export interface SubscribeRequest {
+  applicationId: number;
+  userId: number;
+  rows: Array<Insertable<PushSubscriptionTable>>;
+}
 
 /** The push module's SQL: subscriptions, events, claimed occurrences and credentials. */
 export class PushStore {
+  /** Compiled once: the subscribe path is hot, and building these queries costs more than running them. */
+  private readonly upsert: PreparedQuery<(typeof SUBSCRIPTION_COLUMNS)[number], unknown>;
+  private readonly userSubscriptions: PreparedQuery<'applicationId' | 'userId', SubscriptionRow>;
+
   constructor(
     private readonly db: Kysely<Database>,
     readonly dialect: DialectName,
-  ) {}
-
-  /**
-   * Subscribes a device; the same device, channel and bundle replaces the old
-   * row (whoever held it) in place. One atomic upsert, so the same device
-   * subscribing twice at once cannot trip the unique index.
-   */
-  async upsertSubscriptions(rows: Array<Insertable<PushSubscriptionTable>>): Promise<void> {
-    // One channel (the usual case) is one statement: no transaction around it.
-    if (rows.length === 1) return this.upsertIn(this.db, rows);
-    await this.db.transaction().execute((trx) => this.upsertIn(trx, rows));
-  }
-
-  private async upsertIn(db: Kysely<Database>, rows: Array<Insertable<PushSubscriptionTable>>): Promise<void> {
-    for (const row of rows) {
-      await db
+  ) {
+    this.upsert = new PreparedQuery(SUBSCRIPTION_COLUMNS, (values) =>
+      this.db
         .insertInto('push_subscriptions')
-        .values({ ...row, bundle_identifier: row.bundle_identifier ?? '' })
+        .values(values as Insertable<PushSubscriptionTable>)
         .onConflict((oc) =>
           oc.columns(['application_id', 'udid', 'channel', 'bundle_identifier']).doUpdateSet((eb) => ({
             user_id: eb.ref('excluded.user_id'),
@@ -38,19 +49,54 @@ export class PushStore {
             token: eb.ref('excluded.token'),
             updated_at: eb.ref('excluded.updated_at'),
           })),
-        )
-        .execute();
-    }
+        ),
+    );
+
+    this.userSubscriptions = new PreparedQuery(['applicationId', 'userId'], (values) =>
+      this.db
+        .selectFrom('push_subscriptions')
+        .selectAll()
+        .where('application_id', '=', values.applicationId as number)
+        .where('user_id', '=', values.userId as number)
+        .orderBy('id'),
+    );
   }
 
-  subscriptionsOf(applicationId: number, userId: number): Promise<SubscriptionRow[]> {
-    return this.db
-      .selectFrom('push_subscriptions')
-      .selectAll()
-      .where('application_id', '=', applicationId)
-      .where('user_id', '=', userId)
-      .orderBy('id')
-      .execute();
+  /**
+   * Subscribes devices for several requests (a group commit) in one
+   * transaction. The same device, channel and bundle replaces the old row
+   * (whoever held it) in place: one atomic upsert, so the same device
+   * subscribing twice at once cannot trip the unique index. Each request is
+   * answered with its user's subscriptions as they are once the whole batch is
+   * written (what a read right after the commit would see), read once per user.
+   */
+  async subscribe(requests: SubscribeRequest[]): Promise<SubscriptionRow[][]> {
+    const [only] = requests;
+    // A single one-channel request (the usual case when idle) is one statement: no transaction.
+    if (requests.length === 1 && only && only.rows.length === 1) return this.subscribeIn(this.db, requests);
+    return this.db.transaction().execute((trx) => this.subscribeIn(trx, requests));
+  }
+
+  private async subscribeIn(db: Kysely<Database>, requests: SubscribeRequest[]): Promise<SubscriptionRow[][]> {
+    for (const request of requests) {
+      for (const row of request.rows) await this.upsert.execute(db, { ...row, bundle_identifier: row.bundle_identifier ?? '' });
+    }
+    const lists = new Map<string, SubscriptionRow[]>();
+    const answers: SubscriptionRow[][] = [];
+    for (const { applicationId, userId } of requests) {
+      const key = `${applicationId} ${userId}`;
+      let list = lists.get(key);
+      if (!list) {
+        list = await this.subscriptionsOf(applicationId, userId, db);
+        lists.set(key, list);
+      }
+      answers.push(list);
+    }
+    return answers;
+  }
+
+  subscriptionsOf(applicationId: number, userId: number, db: Kysely<Database> = this.db): Promise<SubscriptionRow[]> {
+    return this.userSubscriptions.execute(db, { applicationId, userId });
   }
 
   async deleteSubscription(applicationId: number, userId: number | null, id: number): Promise<boolean> {

@@ -1,25 +1,44 @@
 import type { Clock } from '../../core/clock.js';
 import { errors } from '../../core/errors.js';
+import { GroupCommit } from '../../storage/group-commit.js';
 import { formatSubscription } from './format.js';
-import type { PushStore } from './store.js';
+import type { PushStore, SubscribeRequest, SubscriptionRow } from './store.js';
 import { readSubscription } from './validation.js';
 
 type SubscriptionJson = ReturnType<typeof formatSubscription>;
 
 /** Devices (and addresses) users subscribe to pushes with. */
 export class SubscriptionsService {
+  /** Subscribes arriving together share one transaction; each is answered after its commit. */
+  private readonly writer: GroupCommit<SubscribeRequest, SubscriptionJson[]>;
+
   constructor(
     private readonly store: PushStore,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.writer = new GroupCommit(async (requests) => {
+      // Requests of one user in a batch share their answer: formatted once.
+      const formatted = new Map<SubscriptionRow[], SubscriptionJson[]>();
+      return (await store.subscribe(requests)).map((rows) => {
+        let json = formatted.get(rows);
+        if (!json) {
+          json = rows.map(formatSubscription);
+          formatted.set(rows, json);
+        }
+        return json;
+      });
+    });
+  }
 
   /** POST /subscriptions.json: answers all the user's subscriptions, as QuickBlox does. */
   async create(applicationId: number, userId: number | null, params: Record<string, unknown>): Promise<SubscriptionJson[]> {
     if (userId === null) throw errors.needUser();
     const input = readSubscription(params);
     const now = this.clock.now();
-    await this.store.upsertSubscriptions(
-      input.channels.map((channel) => ({
+    return this.writer.submit({
+      applicationId,
+      userId,
+      rows: input.channels.map((channel) => ({
         application_id: applicationId,
         user_id: userId,
         channel,
@@ -31,8 +50,12 @@ export class SubscriptionsService {
         created_at: now,
         updated_at: now,
       })),
-    );
-    return this.list(applicationId, userId);
+    });
+  }
+
+  /** Resolves when every subscribe queued so far is written. */
+  idle(): Promise<void> {
+    return this.writer.idle();
   }
 
   async list(applicationId: number, userId: number | null): Promise<SubscriptionJson[]> {

@@ -24,15 +24,19 @@ export class SessionWriter {
   private readonly recent = new Map<string, number>();
 
   constructor(store: SessionsStore) {
-    this.commit = new GroupCommit(
-      (items) => store.insertManyWithSignatures(items),
-      // Alone, a unique violation means another node recorded the signature first: a replay, not a fault.
-      (item) =>
-        store.insertWithSignature(item.session, item.signature).catch((error: unknown) => {
-          if (isUniqueViolation(error)) return null;
+    this.commit = new GroupCommit((items) => {
+      const [only] = items;
+      if (items.length > 1 || !only) return store.insertManyWithSignatures(items);
+      // Alone (also when a batch failed and is retried one by one), a unique violation means another
+      // node recorded the signature first: a replay, not a fault.
+      return store.insertWithSignature(only.session, only.signature).then(
+        (row) => [row],
+        (error: unknown) => {
+          if (isUniqueViolation(error)) return [null];
           throw error;
-        }),
-    );
+        },
+      );
+    });
   }
 
   /** True when this node recorded the signature and it could still be replayed. */
@@ -49,7 +53,7 @@ export class SessionWriter {
     if (this.pending.has(key)) return null;
     this.pending.add(key);
     try {
-      const row = await this.commit.write(item);
+      const row = await this.commit.submit(item);
       // Recorded now, or already recorded: either way a replay from here on is refused.
       if (this.recent.size >= RECENT_MAX) this.recent.delete(this.recent.keys().next().value as string);
       this.recent.set(key, item.signature.expires_at);

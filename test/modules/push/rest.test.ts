@@ -230,6 +230,31 @@ describe.each(dialects)('push over raw HTTP: owner credentials, bad input, other
     expect(listed.json.filter((s: any) => s.subscription.device.udid === 'race-phone')).toHaveLength(1);
   });
 
+  it('subscribes arriving together (written as one batch) each answer their own user’s subscriptions', async () => {
+    const [dave, erin] = [await signIn('push-dave'), await signIn('push-erin')];
+    expect((await subscribe(dave, ios('apns', 'dave-old'))).status).toBe(201);
+    const requests: Array<[{ token: string }, Record<string, string>, string[]]> = [
+      [dave, ios('apns', 'dave-1'), ['dave-old', 'dave-1']],
+      [erin, { ...ios('apns', 'erin-1'), notification_channel: '', notification_channels: 'apns,apns_voip' }, ['erin-1']],
+      [dave, ios('apns_voip', 'dave-2'), ['dave-old', 'dave-2']],
+      [bob, ios('apns', 'bob-batch'), ['bob-batch']],
+    ];
+    const answers = await Promise.all(requests.map(([who, form]) => subscribe(who, form)));
+    for (const [i, answer] of answers.entries()) {
+      const [who, , udids] = requests[i] as (typeof requests)[number];
+      expect(answer.status).toBe(201);
+      const own = (await server.request('GET', '/subscriptions.json', { headers: as(who) })).json.map(
+        (s: any) => s.subscription.id,
+      );
+      // Only the caller's own subscriptions, and at least what existed once its own write was done.
+      for (const s of answer.json) expect(own).toContain(s.subscription.id);
+      const answered = answer.json.map((s: any) => s.subscription.device.udid);
+      for (const udid of udids) expect(answered).toContain(udid);
+    }
+    const erinAnswer = answers[1]?.json.map((s: any) => s.subscription.notification_channel.name).sort();
+    expect(erinAnswer).toEqual(['apns', 'apns_voip']);
+  });
+
   it('bad subscriptions are 422 and write nothing', async () => {
     const count = async () => (await server.request('GET', '/subscriptions.json', { headers: as(bob) })).json.length;
     const before = await count();
