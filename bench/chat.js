@@ -39,6 +39,7 @@ import {
   round1,
   rssMb,
   run,
+  serveCommand,
   signedSession,
   state,
   tempDirs,
@@ -314,7 +315,7 @@ async function main() {
   );
   const baselineUrl = `http://${HOST}:${baselinePort}`;
   await waitFor(`${baselineUrl}/`, baseline);
-  const server = launch(pin, 0, [process.execPath, join(ROOT, 'dist/cli.js'), 'serve'], env, 'switchboard');
+  const server = launch(pin, 0, serveCommand(), env, 'switchboard');
   const url = `http://${HOST}:${port}`;
   await waitFor(`${url}/health/ready`, server);
   const tokens = {};

@@ -29,6 +29,7 @@ import {
   round1,
   rssMb,
   run,
+  serveCommand,
   tempDirs,
   waitFor,
 } from './lib.js';
@@ -128,7 +129,7 @@ async function main() {
   cli('user', 'create', '--app', String(app.application_id), '--login', 'bench-owner', '--password', PASSWORD, '--json');
   cli('app', 'settings', '--app', String(app.application_id), `blob_max_size=${(knobs.bigMb + 1) * 1024 * 1024}`);
 
-  const server = launch(pin, 0, [process.execPath, join(ROOT, 'dist/cli.js'), 'serve'], env, 'switchboard');
+  const server = launch(pin, 0, serveCommand(), env, 'switchboard');
   const url = `http://${HOST}:${port}`;
   await waitFor(`${url}/health/ready`, server);
   const session = await json(

@@ -33,6 +33,7 @@ import {
   round1,
   rssMb,
   run,
+  serveCommand,
   state,
   tempDirs,
   waitFor,
@@ -191,7 +192,7 @@ async function main() {
   await waitFor(`${baselineUrl}/`, baseline);
   // BENCH_CPU_PROF=dir writes the server's V8 CPU profile there when it stops (node --cpu-prof).
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${resolve(process.env.BENCH_CPU_PROF)}`] : [];
-  const server = launch(pin, 0, [process.execPath, ...profile, join(ROOT, 'dist/cli.js'), 'serve'], env, 'switchboard');
+  const server = launch(pin, 0, serveCommand(profile), env, 'switchboard');
   const url = `http://${HOST}:${port}`;
   await waitFor(`${url}/health/ready`, server);
 

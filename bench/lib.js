@@ -75,6 +75,14 @@ export function pinning() {
   return { enabled: true, note: `servers pinned to core 0, load generator to core 1 (taskset; ${cores} cores)` };
 }
 
+/**
+ * The command that runs Switchboard as `npm start` and `bin/switchboard serve` do, with the same V8
+ * flag (test/cli.test.ts keeps the three in step); `nodeFlags` go before the script (--cpu-prof).
+ */
+export function serveCommand(nodeFlags = []) {
+  return [process.execPath, '--max-semi-space-size=8', ...nodeFlags, join(ROOT, 'dist/cli.js'), 'serve'];
+}
+
 export function launch(pin, core, args, env, label) {
   const [command, argv] = pin.enabled ? ['taskset', ['-c', String(core), ...args]] : [args[0], args.slice(1)];
   // taskset execs the command, so child.pid is the node process itself.

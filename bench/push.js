@@ -32,6 +32,7 @@ import {
   round1,
   rssMb,
   run,
+  serveCommand,
   sleep,
   state,
   tempDirs,
@@ -180,12 +181,7 @@ async function main() {
     pin,
     0,
     // BENCH_PROFILE=DIR writes the server's CPU profile there (node --cpu-prof) when it stops.
-    [
-      process.execPath,
-      ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : []),
-      join(ROOT, 'dist/cli.js'),
-      'serve',
-    ],
+    serveCommand(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : []),
     env,
     'switchboard',
   );

@@ -27,6 +27,7 @@ import {
   round1,
   rssMb,
   run,
+  serveCommand,
   sleep,
   state,
   tempDirs,
@@ -88,7 +89,7 @@ async function main() {
       .split('\n')
       .findLast((l) => l.startsWith('{')),
   );
-  const server = launch(pin, 0, [process.execPath, join(ROOT, 'dist/cli.js'), 'serve'], env, 'switchboard');
+  const server = launch(pin, 0, serveCommand(), env, 'switchboard');
   const url = `http://${HOST}:${port}`;
   await waitFor(`${url}/health/ready`, server);
   const readyAt = Date.now();

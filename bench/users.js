@@ -28,6 +28,7 @@ import {
   round1,
   rssMb,
   run,
+  serveCommand,
   state,
   tempDirs,
   waitFor,
@@ -125,7 +126,7 @@ async function main() {
   );
   const baselineUrl = `http://${HOST}:${baselinePort}`;
   await waitFor(`${baselineUrl}/`, baseline);
-  const server = launch(pin, 0, [process.execPath, join(ROOT, 'dist/cli.js'), 'serve'], env, 'switchboard');
+  const server = launch(pin, 0, serveCommand(), env, 'switchboard');
   const url = `http://${HOST}:${port}`;
   await waitFor(`${url}/health/ready`, server);
 
