@@ -34,11 +34,11 @@ import {
   rssMb,
   run,
   serveCommand,
+  signedSession,
   state,
   tempDirs,
   waitFor,
 } from './lib.js';
-import { sessionForms } from './sign.js';
 
 const knobs = {
   seconds: positive('BENCH_SECONDS', 10),
@@ -113,17 +113,6 @@ async function fill(env, appId, className, count, userId, fields) {
   } finally {
     await storage.close();
   }
-}
-
-async function signedSession(url, app, extra) {
-  const response = await fetch(`${url}/session.json`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-    body: sessionForms(app, extra)(),
-  });
-  const reply = await response.json();
-  if (response.status !== 201) throw new Error(`POST /session.json answered ${response.status}: ${JSON.stringify(reply)}`);
-  return reply.session;
 }
 
 /** The first page of a query, to check it answers what the bench claims to measure. */

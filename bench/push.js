@@ -33,13 +33,13 @@ import {
   rssMb,
   run,
   serveCommand,
+  signedSession,
   sleep,
   state,
   tempDirs,
   waitFor,
 } from './lib.js';
 import { startApns, startFcm } from './push-gateways.js';
-import { sessionForms } from './sign.js';
 
 const knobs = {
   seconds: positive('BENCH_SECONDS', 10),
@@ -95,17 +95,6 @@ async function insertSubscriptions(env, applicationId, count) {
   } finally {
     await storage.close();
   }
-}
-
-async function signedSession(url, app, extra) {
-  const response = await fetch(`${url}/session.json`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-    body: sessionForms(app, extra)(),
-  });
-  const reply = await response.json();
-  if (response.status !== 201) throw new Error(`POST /session.json answered ${response.status}: ${JSON.stringify(reply)}`);
-  return reply.session;
 }
 
 async function main() {

@@ -29,11 +29,11 @@ import {
   rssMb,
   run,
   serveCommand,
+  signedSession,
   state,
   tempDirs,
   waitFor,
 } from './lib.js';
-import { sessionForms } from './sign.js';
 
 const knobs = {
   seconds: positive('BENCH_SECONDS', 10),
@@ -65,17 +65,6 @@ function importUsers(env, appId, file) {
   );
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   return { seconds, summary: output.trim().split('\n').at(-1) };
-}
-
-async function signedSession(url, app, extra) {
-  const response = await fetch(`${url}/session.json`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-    body: sessionForms(app, extra)(),
-  });
-  const reply = await response.json();
-  if (response.status !== 201) throw new Error(`POST /session.json answered ${response.status}: ${JSON.stringify(reply)}`);
-  return reply.session;
 }
 
 async function main() {
