@@ -1,5 +1,6 @@
 import { type Insertable, type Kysely, type Selectable, type SqlBool, sql, type Transaction } from 'kysely';
 import { type DialectName, isUniqueViolation } from '../../storage/dialect.js';
+import { PreparedQuery } from '../../storage/prepared.js';
 import type { ChatDialogTable, ChatMessageTable, ChatOccupantTable, Database } from '../../storage/schema.js';
 import type { Condition } from './filters.js';
 
@@ -22,10 +23,15 @@ type Db = Kysely<Database> | Transaction<Database>;
 
 /** The chat module's SQL: dialogs, occupants and their counters, messages, hidden messages. */
 export class ChatStore {
+  /** The statements of every new message, compiled once (they run for each message; see src/storage/prepared.ts). */
+  private readonly messageQueries;
+
   constructor(
     private readonly db: Kysely<Database>,
     readonly dialect: DialectName,
-  ) {}
+  ) {
+    this.messageQueries = messageQueries(db, dialect);
+  }
 
   /** Inserts a dialog and its occupants; a private pair that already has a dialog returns that one instead. */
   async insertDialog(row: Insertable<ChatDialogTable>, occupants: number[]): Promise<DialogRow> {
@@ -214,7 +220,7 @@ export class ChatStore {
   }
 
   /** Stores one message in a transaction of its own (see addMessage). */
-  async insertMessage(row: Insertable<ChatMessageTable>): Promise<void> {
+  async insertMessage(row: MessageRow): Promise<void> {
     await this.db.transaction().execute((trx) => this.addMessage(trx, row));
   }
 
@@ -222,7 +228,7 @@ export class ChatStore {
    * Stores messages in one transaction (group commit). Dialogs are locked in
    * id order, so two batches on PostgreSQL never wait on each other in a cycle.
    */
-  async insertMessages(rows: Array<Insertable<ChatMessageTable>>): Promise<void> {
+  async insertMessages(rows: MessageRow[]): Promise<void> {
     const ordered = [...rows].sort((a, b) => compare(a.dialog_id, b.dialog_id) || compare(a.id, b.id));
     await this.db.transaction().execute(async (trx) => {
       for (const row of ordered) await this.addMessage(trx, row);
@@ -234,47 +240,26 @@ export class ChatStore {
    * every other occupant's unread counter (and total), and the dialog shown
    * again to occupants who had hidden it.
    */
-  private async addMessage(trx: Transaction<Database>, row: Insertable<ChatMessageTable>): Promise<void> {
-    // Messages sent at once may commit in any order: the newest one stays the dialog's last.
-    const sentAt = row.date_sent;
-    const later = sql<number>`case when sort_at < ${sentAt} then ${sentAt} else sort_at end`;
+  private async addMessage(trx: Transaction<Database>, row: MessageRow): Promise<void> {
     // PostgreSQL: writers of one dialog queue on its row, so their counter updates never interleave into a deadlock.
     // SQLite has one writer at a time anyway.
     if (this.dialect === 'postgres') await this.dialogIn(trx, row.application_id, row.dialog_id, true);
-    await trx.insertInto('chat_messages').values(row).execute();
-    await trx
-      .updateTable('chat_dialogs')
-      .set({
-        last_message: row.message,
-        last_message_date_sent: sentAt,
-        last_message_user_id: row.sender_id,
-        last_message_id: row.id,
-        sort_at: sentAt,
-        updated_at: row.updated_at,
-      })
-      .where('id', '=', row.dialog_id)
-      .where((eb) =>
-        eb.or([
-          eb('last_message_id', 'is', null),
-          eb('last_message_date_sent', '<', sentAt),
-          eb.and([eb('last_message_date_sent', '=', sentAt), eb('last_message_id', '<', row.id)]),
-        ]),
-      )
-      .execute();
-    await trx
-      .updateTable('chat_unread_totals')
-      .set((eb) => ({ total: eb('total', '+', 1) }))
-      .where('user_id', 'in', this.otherOccupants(trx, row.dialog_id, row.sender_id))
-      .execute();
-    await trx
-      .updateTable('chat_occupants')
-      .set({
-        unread_count: sql`unread_count + case when user_id = ${row.sender_id} then 0 else 1 end`,
-        hidden: 0,
-        sort_at: later,
-      })
-      .where('dialog_id', '=', row.dialog_id)
-      .execute();
+    const q = this.messageQueries;
+    await q.insert.execute(trx, row);
+    await q.lastMessage.execute(trx, {
+      message: row.message,
+      sentAt: row.date_sent,
+      senderId: row.sender_id,
+      messageId: row.id,
+      sortAt: row.date_sent,
+      updatedAt: row.updated_at,
+      dialogId: row.dialog_id,
+      olderSecond: row.date_sent,
+      sameSecond: row.date_sent,
+      lowerId: row.id,
+    });
+    await q.totals.execute(trx, { dialogId: row.dialog_id, senderId: row.sender_id });
+    await q.occupants.execute(trx, { senderId: row.sender_id, sentAt: row.date_sent, dialogId: row.dialog_id });
   }
 
   message(dialogId: string | null, id: string): Promise<MessageRow | undefined> {
@@ -542,10 +527,6 @@ export class ChatStore {
       .execute();
   }
 
-  private otherOccupants(trx: Db, dialogId: string, userId: number) {
-    return trx.selectFrom('chat_occupants').select('user_id').where('dialog_id', '=', dialogId).where('user_id', '<>', userId);
-  }
-
   private async addOccupants(trx: Db, dialogId: string, applicationId: number, userIds: number[], sortAt: number): Promise<void> {
     if (userIds.length === 0) return;
     await trx
@@ -603,4 +584,95 @@ function compare(a: string | number | null, b: string | number | null): number {
   if (a === null) return -1;
   if (b === null) return 1;
   return a < b ? -1 : 1;
+}
+
+const MESSAGE_COLUMNS = [
+  'id',
+  'dialog_id',
+  'application_id',
+  'sender_id',
+  'recipient_id',
+  'message',
+  'date_sent',
+  'attachments',
+  'attachment_types',
+  'custom',
+  'markable',
+  'read_ids',
+  'delivered_ids',
+  'created_at',
+  'updated_at',
+] as const satisfies ReadonlyArray<keyof ChatMessageTable>;
+
+/**
+ * A new message's writes: the row; the dialog's last-message fields, only
+ * when it is newer than the last one (messages sent at once may commit in any
+ * order); every other occupant's total and counter; the dialog shown again to
+ * occupants who had hidden it. Each named value is bound once, so values used
+ * twice have two names; constants are SQL, not parameters.
+ */
+function messageQueries(db: Kysely<Database>, dialect: DialectName) {
+  const later = (sentAt: unknown) =>
+    dialect === 'sqlite' ? sql<number>`max(sort_at, ${sentAt})` : sql<number>`greatest(sort_at, ${sentAt})`;
+  return {
+    insert: new PreparedQuery(MESSAGE_COLUMNS, (v) => db.insertInto('chat_messages').values(v as Insertable<ChatMessageTable>)),
+    lastMessage: new PreparedQuery(
+      [
+        'message',
+        'sentAt',
+        'senderId',
+        'messageId',
+        'sortAt',
+        'updatedAt',
+        'dialogId',
+        'olderSecond',
+        'sameSecond',
+        'lowerId',
+      ] as const,
+      (v) =>
+        db
+          .updateTable('chat_dialogs')
+          .set({
+            last_message: v.message as string,
+            last_message_date_sent: v.sentAt as number,
+            last_message_user_id: v.senderId as number,
+            last_message_id: v.messageId as string,
+            sort_at: v.sortAt as number,
+            updated_at: v.updatedAt as number,
+          })
+          .where('id', '=', v.dialogId as string)
+          .where((eb) =>
+            eb.or([
+              eb('last_message_id', 'is', null),
+              eb('last_message_date_sent', '<', v.olderSecond as number),
+              eb.and([
+                eb('last_message_date_sent', '=', v.sameSecond as number),
+                eb('last_message_id', '<', v.lowerId as string),
+              ]),
+            ]),
+          ),
+    ),
+    totals: new PreparedQuery(['dialogId', 'senderId'] as const, (v) =>
+      db
+        .updateTable('chat_unread_totals')
+        .set({ total: sql`total + 1` })
+        .where('user_id', 'in', (eb) =>
+          eb
+            .selectFrom('chat_occupants')
+            .select('user_id')
+            .where('dialog_id', '=', v.dialogId as string)
+            .where('user_id', '<>', v.senderId as number),
+        ),
+    ),
+    occupants: new PreparedQuery(['senderId', 'sentAt', 'dialogId'] as const, (v) =>
+      db
+        .updateTable('chat_occupants')
+        .set({
+          unread_count: sql`unread_count + case when user_id = ${v.senderId} then 0 else 1 end`,
+          hidden: sql`0`,
+          sort_at: later(v.sentAt),
+        })
+        .where('dialog_id', '=', v.dialogId as string),
+    ),
+  };
 }
