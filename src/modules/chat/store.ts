@@ -25,12 +25,29 @@ type Db = Kysely<Database> | Transaction<Database>;
 export class ChatStore {
   /** The statements of every new message, compiled once (they run for each message; see src/storage/prepared.ts). */
   private readonly messageQueries;
+  private readonly reads;
 
   constructor(
     private readonly db: Kysely<Database>,
     readonly dialect: DialectName,
   ) {
     this.messageQueries = messageQueries(db, dialect);
+    this.reads = {
+      dialog: new PreparedQuery(['applicationId', 'id'] as const, (v) =>
+        db
+          .selectFrom('chat_dialogs')
+          .selectAll()
+          .where('application_id', '=', v.applicationId as number)
+          .where('id', '=', v.id as string),
+      ),
+      occupant: new PreparedQuery(['dialogId', 'userId'] as const, (v) =>
+        db
+          .selectFrom('chat_occupants')
+          .selectAll()
+          .where('dialog_id', '=', v.dialogId as string)
+          .where('user_id', '=', v.userId as number),
+      ),
+    };
   }
 
   /** Inserts a dialog and its occupants; a private pair that already has a dialog returns that one instead. */
@@ -59,17 +76,15 @@ export class ChatStore {
       .executeTakeFirst();
   }
 
-  dialog(applicationId: number, id: string): Promise<DialogRow | undefined> {
-    return this.dialogIn(this.db, applicationId, id);
+  /** Read on every chat request (who may see or write a dialog), so compiled once. */
+  async dialog(applicationId: number, id: string): Promise<DialogRow | undefined> {
+    const [row] = await this.reads.dialog.execute(this.db, { applicationId, id });
+    return row;
   }
 
-  occupant(dialogId: string, userId: number): Promise<OccupantRow | undefined> {
-    return this.db
-      .selectFrom('chat_occupants')
-      .selectAll()
-      .where('dialog_id', '=', dialogId)
-      .where('user_id', '=', userId)
-      .executeTakeFirst();
+  async occupant(dialogId: string, userId: number): Promise<OccupantRow | undefined> {
+    const [row] = await this.reads.occupant.execute(this.db, { dialogId, userId });
+    return row;
   }
 
   /**
