@@ -1,5 +1,6 @@
 import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
 import type { DialectName } from '../../storage/dialect.js';
+import { PreparedQuery } from '../../storage/prepared.js';
 import type { Database } from '../../storage/schema.js';
 import type { ClassDef } from './classes.js';
 import { columnOf, columnsOf, type DbValue, PREDEFINED } from './fields.js';
@@ -28,6 +29,7 @@ const CMP = { eq: '=', ne: '<>', lt: '<', lte: '<=', gt: '>', gte: '>=' } as con
 
 export class RecordsStore {
   private readonly db: AnyDb;
+  private readonly inserts = new Map<string, PreparedQuery<string, unknown>>();
   constructor(
     db: Kysely<Database>,
     private readonly dialect: DialectName,
@@ -51,15 +53,19 @@ export class RecordsStore {
 
   /** Inserts rows without reading them back; rows may name different columns (the others are null). */
   async insertRows(db: AnyDb, cls: ClassDef, rows: Array<Record<string, DbValue>>): Promise<void> {
-    if (rows.length === 0) return;
-    const columns = new Set<string>();
-    for (const row of rows) for (const column in row) columns.add(column);
-    const values = rows.map((row) => {
-      const full: Record<string, DbValue> = {};
-      for (const column of columns) full[column] = row[column] ?? null;
-      return full;
-    });
-    await db.insertInto(cls.table).values(values).execute();
+    for (const row of rows) {
+      // One insert per row, compiled once per table and column list: Kysely building an insert costs
+      // more than SQLite running it (see src/storage/prepared.ts).
+      const columns = Object.keys(row);
+      const key = `${cls.table}(${columns.join(',')})`;
+      let insert = this.inserts.get(key);
+      if (!insert) {
+        if (this.inserts.size >= 500) this.inserts.clear();
+        insert = new PreparedQuery(columns, (values) => this.db.insertInto(cls.table).values(values));
+        this.inserts.set(key, insert);
+      }
+      await insert.execute(db, row);
+    }
   }
 
   /** Records by id, locked for the rest of the transaction on PostgreSQL. */
