@@ -41,6 +41,7 @@ import {
   run,
   serveCommand,
   signedSession,
+  startBaseline,
   state,
   tempDirs,
   waitFor,
@@ -305,16 +306,7 @@ async function main() {
       `${fmt(data.counts.messages / fillSeconds)} messages/s overall)`,
   );
 
-  const baselinePort = await freePort();
-  const baseline = launch(
-    pin,
-    0,
-    [process.execPath, join(ROOT, 'bench/baseline.js')],
-    { PORT: String(baselinePort), HOST },
-    'baseline',
-  );
-  const baselineUrl = `http://${HOST}:${baselinePort}`;
-  await waitFor(`${baselineUrl}/`, baseline);
+  const { baseline, baselineUrl } = await startBaseline(pin);
   const server = launch(pin, 0, serveCommand(), env, 'switchboard');
   const url = `http://${HOST}:${port}`;
   await waitFor(`${url}/health/ready`, server);

@@ -35,6 +35,7 @@ import {
   run,
   serveCommand,
   signedSession,
+  startBaseline,
   state,
   tempDirs,
   waitFor,
@@ -169,16 +170,7 @@ async function main() {
   }));
   console.log(`${fmt(geoSeconds, 1)} s`);
 
-  const baselinePort = await freePort();
-  const baseline = launch(
-    pin,
-    0,
-    [process.execPath, join(ROOT, 'bench/baseline.js')],
-    { PORT: String(baselinePort), HOST },
-    'baseline',
-  );
-  const baselineUrl = `http://${HOST}:${baselinePort}`;
-  await waitFor(`${baselineUrl}/`, baseline);
+  const { baseline, baselineUrl } = await startBaseline(pin);
   // BENCH_CPU_PROF=dir writes the server's V8 CPU profile there when it stops (node --cpu-prof).
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${resolve(process.env.BENCH_CPU_PROF)}`] : [];
   const server = launch(pin, 0, serveCommand(profile), env, 'switchboard');
@@ -312,7 +304,7 @@ async function main() {
       2,
     )}\n`,
   );
-  console.log(`\nWrote ${outFile.slice(ROOT.length + 1)}`);
+  console.log(`\nWrote ${outFile.startsWith(ROOT) ? outFile.slice(ROOT.length + 1) : outFile}`);
 }
 
 try {

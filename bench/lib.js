@@ -83,6 +83,15 @@ export function serveCommand(nodeFlags = []) {
   return [process.execPath, '--max-semi-space-size=8', ...nodeFlags, join(ROOT, 'dist/cli.js'), 'serve'];
 }
 
+/** Starts the bare node:http baseline (bench/baseline.js) on core 0 and waits until it answers. */
+export async function startBaseline(pin) {
+  const port = await freePort();
+  const baseline = launch(pin, 0, [process.execPath, join(ROOT, 'bench/baseline.js')], { PORT: String(port), HOST }, 'baseline');
+  const baselineUrl = `http://${HOST}:${port}`;
+  await waitFor(`${baselineUrl}/`, baseline);
+  return { baseline, baselineUrl };
+}
+
 export function launch(pin, core, args, env, label) {
   const [command, argv] = pin.enabled ? ['taskset', ['-c', String(core), ...args]] : [args[0], args.slice(1)];
   // taskset execs the command, so child.pid is the node process itself.

@@ -35,6 +35,7 @@ import {
   serveCommand,
   signedSession,
   sleep,
+  startBaseline,
   state,
   tempDirs,
   waitFor,
@@ -156,16 +157,7 @@ async function main() {
   console.log(`${fmt(fillSeconds, 1)} s`);
   cli('user', 'create', '--app', appId, '--login', 'bench-member', '--password', PASSWORD, '--json');
 
-  const baselinePort = await freePort();
-  const baseline = launch(
-    pin,
-    0,
-    [process.execPath, join(ROOT, 'bench/baseline.js')],
-    { PORT: String(baselinePort), HOST },
-    'baseline',
-  );
-  const baselineUrl = `http://${HOST}:${baselinePort}`;
-  await waitFor(`${baselineUrl}/`, baseline);
+  const { baseline, baselineUrl } = await startBaseline(pin);
   const server = launch(
     pin,
     0,

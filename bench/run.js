@@ -29,6 +29,7 @@ import {
   run,
   serveCommand,
   sleep,
+  startBaseline,
   state,
   tempDirs,
   waitFor,
@@ -65,16 +66,7 @@ async function main() {
   );
 
   // The baseline.
-  const baselinePort = await freePort();
-  const baseline = launch(
-    pin,
-    0,
-    [process.execPath, join(ROOT, 'bench/baseline.js')],
-    { PORT: String(baselinePort), HOST },
-    'baseline',
-  );
-  const baselineUrl = `http://${HOST}:${baselinePort}`;
-  await waitFor(`${baselineUrl}/`, baseline);
+  const { baseline, baselineUrl } = await startBaseline(pin);
 
   // Switchboard on the embedded default, its application created before it starts.
   const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-bench-'));

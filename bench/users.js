@@ -30,6 +30,7 @@ import {
   run,
   serveCommand,
   signedSession,
+  startBaseline,
   state,
   tempDirs,
   waitFor,
@@ -105,16 +106,7 @@ async function main() {
     cli('user', 'create', '--app', String(small.application_id), '--login', 'bench-member', '--password', PASSWORD, '--json'),
   );
 
-  const baselinePort = await freePort();
-  const baseline = launch(
-    pin,
-    0,
-    [process.execPath, join(ROOT, 'bench/baseline.js')],
-    { PORT: String(baselinePort), HOST },
-    'baseline',
-  );
-  const baselineUrl = `http://${HOST}:${baselinePort}`;
-  await waitFor(`${baselineUrl}/`, baseline);
+  const { baseline, baselineUrl } = await startBaseline(pin);
   const server = launch(pin, 0, serveCommand(), env, 'switchboard');
   const url = `http://${HOST}:${port}`;
   await waitFor(`${url}/health/ready`, server);
@@ -232,7 +224,7 @@ async function main() {
     outFile,
     `${JSON.stringify({ date: new Date().toISOString(), revision: revision(), machine: info, method: { pinning: pin.note, ...knobs }, import: { users: knobs.users, seconds: round1(imported.seconds), usersPerSecond: Math.round(importRate) }, scenarios: results, goals }, null, 2)}\n`,
   );
-  console.log(`\nWrote ${outFile.slice(ROOT.length + 1)}`);
+  console.log(`\nWrote ${outFile.startsWith(ROOT) ? outFile.slice(ROOT.length + 1) : outFile}`);
 }
 
 try {
