@@ -17,15 +17,14 @@
 // Same pinning, knobs and clean-up as run.js (see bench/lib.js).
 
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import {
   cleanup,
   clockTicks,
   fmt,
-  freePort,
   HOST,
   lastJson,
   launch,
@@ -38,12 +37,11 @@ import {
   revision,
   round1,
   rssMb,
-  run,
   serveCommand,
   signedSession,
   startBaseline,
   state,
-  tempDirs,
+  switchboardSetup,
   waitFor,
 } from './lib.js';
 
@@ -267,12 +265,7 @@ async function main() {
 
   const setupStarted = process.hrtime.bigint();
   const since = (t) => Number(process.hrtime.bigint() - t) / 1e9;
-  const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-bench-chat-'));
-  tempDirs.push(dataDir);
-  const port = await freePort();
-  const env = { SWITCHBOARD_DATA: dataDir, TLS: 'off', LOG_LEVEL: 'warn', HOST, PORT: String(port) };
-  for (const name of ['DATABASE_URL', 'REDIS_URL', 'BLOB_STORE', 'SWITCHBOARD_CONFIG', 'SMTP_URL']) env[name] = '';
-  const cli = (...args) => run(process.execPath, [join(ROOT, 'bin/switchboard'), ...args], env);
+  const { dataDir, port, env, cli } = await switchboardSetup('chat');
 
   process.stdout.write('migrate, application, users (CLI) ... ');
   cli('migrate');

@@ -9,17 +9,17 @@
 // The server runs as a child pinned to core 0 (see bench/lib.js), plain HTTP. Server CPU
 // per MB is reported beside the wall-clock figures: on a shared machine it is the steadier one.
 import { once } from 'node:events';
-import { createReadStream, createWriteStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import { copyFile, rm, stat } from 'node:fs/promises';
 import { request } from 'node:http';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import {
   cleanup,
   clockTicks,
-  freePort,
   HOST,
+  lastJson,
   launch,
   machine,
   pinning,
@@ -28,9 +28,8 @@ import {
   revision,
   round1,
   rssMb,
-  run,
   serveCommand,
-  tempDirs,
+  switchboardSetup,
   waitFor,
 } from './lib.js';
 import { sessionForms } from './sign.js';
@@ -112,19 +111,7 @@ async function main() {
   console.log(pin.note);
   console.log(`load average ${info.loadAverageAtStart} at the start`);
   const ticks = clockTicks();
-  const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-bench-content-'));
-  tempDirs.push(dataDir);
-  const port = await freePort();
-  const env = { SWITCHBOARD_DATA: dataDir, TLS: 'off', LOG_LEVEL: 'warn', HOST, PORT: String(port) };
-  for (const name of ['DATABASE_URL', 'REDIS_URL', 'BLOB_STORE', 'SWITCHBOARD_CONFIG', 'SMTP_URL']) env[name] = '';
-  const cli = (...args) => run(process.execPath, [join(ROOT, 'bin/switchboard'), ...args], env);
-  const lastJson = (text) =>
-    JSON.parse(
-      text
-        .trim()
-        .split('\n')
-        .findLast((l) => l.startsWith('{')),
-    );
+  const { dataDir, port, env, cli } = await switchboardSetup('content');
   const app = lastJson(cli('app', 'create', '--name', 'content', '--json'));
   cli('user', 'create', '--app', String(app.application_id), '--login', 'bench-owner', '--password', PASSWORD, '--json');
   cli('app', 'settings', '--app', String(app.application_id), `blob_max_size=${(knobs.bigMb + 1) * 1024 * 1024}`);

@@ -12,8 +12,7 @@
 //   GET spot[near]=lon,lat;1000&limit=10 over Geo            reported
 // Same pinning, knobs and clean-up as run.js (see bench/lib.js).
 
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { sql } from 'kysely';
@@ -21,8 +20,8 @@ import {
   cleanup,
   clockTicks,
   fmt,
-  freePort,
   HOST,
+  lastJson,
   launch,
   load,
   machine,
@@ -32,12 +31,11 @@ import {
   revision,
   round1,
   rssMb,
-  run,
   serveCommand,
   signedSession,
   startBaseline,
   state,
-  tempDirs,
+  switchboardSetup,
   waitFor,
 } from './lib.js';
 
@@ -132,19 +130,7 @@ async function main() {
   console.log(pin.note);
   console.log(`${knobs.connections} connections, ${knobs.warmupSeconds} s warm-up + ${knobs.seconds} s per scenario\n`);
 
-  const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-bench-data-'));
-  tempDirs.push(dataDir);
-  const port = await freePort();
-  const env = { SWITCHBOARD_DATA: dataDir, TLS: 'off', LOG_LEVEL: 'warn', HOST, PORT: String(port) };
-  for (const name of ['DATABASE_URL', 'REDIS_URL', 'BLOB_STORE', 'SWITCHBOARD_CONFIG', 'SMTP_URL']) env[name] = '';
-  const cli = (...args) => run(process.execPath, [join(ROOT, 'bin/switchboard'), ...args], env);
-  const lastJson = (text) =>
-    JSON.parse(
-      text
-        .trim()
-        .split('\n')
-        .findLast((l) => l.startsWith('{')),
-    );
+  const { port, env, cli } = await switchboardSetup('data');
   const app = lastJson(cli('app', 'create', '--name', 'data-bench', '--json'));
   const appId = String(app.application_id);
   const member = lastJson(cli('user', 'create', '--app', appId, '--login', 'bench-member', '--password', PASSWORD, '--json'));

@@ -1,9 +1,9 @@
 // Shared by the benchmark runners (run.js, users.js, chat.js): child processes pinned
 // to cores, clean-up on exit, readiness, RSS and CPU from /proc, formatting.
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { availableParallelism, cpus, loadavg } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sessionForms } from './sign.js';
@@ -81,6 +81,21 @@ export function pinning() {
  */
 export function serveCommand(nodeFlags = []) {
   return [process.execPath, '--max-semi-space-size=8', ...nodeFlags, join(ROOT, 'dist/cli.js'), 'serve'];
+}
+
+/**
+ * A fresh data folder and port for Switchboard on the embedded default (SQLite, local blobs), an
+ * environment that clears every scaled-out setting the caller's shell may have, plus `extra`,
+ * and `cli(...args)` running bin/switchboard with it.
+ */
+export async function switchboardSetup(label, extra = {}) {
+  const dataDir = mkdtempSync(join(tmpdir(), `switchboard-bench-${label}-`));
+  tempDirs.push(dataDir);
+  const port = await freePort();
+  const env = { SWITCHBOARD_DATA: dataDir, TLS: 'off', LOG_LEVEL: 'warn', HOST, PORT: String(port), ...extra };
+  for (const name of ['DATABASE_URL', 'REDIS_URL', 'BLOB_STORE', 'SWITCHBOARD_CONFIG', 'SMTP_URL']) env[name] = '';
+  const cli = (...args) => run(process.execPath, [join(ROOT, 'bin/switchboard'), ...args], env);
+  return { dataDir, port, env, cli };
 }
 
 /** Starts the bare node:http baseline (bench/baseline.js) on core 0 and waits until it answers. */

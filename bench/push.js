@@ -11,8 +11,8 @@
 
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createWriteStream, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { loadConfig } from '../dist/config.js';
 import { openStorage } from '../dist/storage/db.js';
@@ -20,8 +20,8 @@ import {
   cleanup,
   clockTicks,
   fmt,
-  freePort,
   HOST,
+  lastJson,
   launch,
   load,
   machine,
@@ -31,13 +31,12 @@ import {
   revision,
   round1,
   rssMb,
-  run,
   serveCommand,
   signedSession,
   sleep,
   startBaseline,
   state,
-  tempDirs,
+  switchboardSetup,
   waitFor,
 } from './lib.js';
 import { startApns, startFcm } from './push-gateways.js';
@@ -107,31 +106,14 @@ async function main() {
     console.log(`Note: load average ${info.loadAverageAtStart} before starting: other work on this machine makes figures noisy.`);
   }
 
-  const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-bench-push-'));
-  tempDirs.push(dataDir);
   const [apns, fcm] = await Promise.all([startApns(), startFcm()]);
-  const port = await freePort();
-  const env = {
-    SWITCHBOARD_DATA: dataDir,
-    TLS: 'off',
-    LOG_LEVEL: 'warn',
-    HOST,
-    PORT: String(port),
+  const { dataDir, port, env, cli } = await switchboardSetup('push', {
     PUSH_CREDENTIALS_KEY: randomBytes(32).toString('hex'),
     APNS_PRODUCTION_URL: apns.url,
     APNS_DEVELOPMENT_URL: apns.url,
     FCM_URL: fcm.url,
     FCM_TOKEN_URL: fcm.tokenUrl,
-  };
-  for (const name of ['DATABASE_URL', 'REDIS_URL', 'BLOB_STORE', 'SWITCHBOARD_CONFIG', 'SMTP_URL']) env[name] = '';
-  const cli = (...args) => run(process.execPath, [join(ROOT, 'bin/switchboard'), ...args], env);
-  const lastJson = (text) =>
-    JSON.parse(
-      text
-        .trim()
-        .split('\n')
-        .findLast((l) => l.startsWith('{')),
-    );
+  });
   const app = lastJson(cli('app', 'create', '--name', 'push-bench', '--json'));
   const appId = String(app.application_id);
   const apiKey = lastJson(cli('apikey', 'create', '--app', appId, '--json')).api_key;

@@ -8,14 +8,12 @@
 // Knobs (environment): BENCH_SECONDS (10), BENCH_WARMUP (2),
 // BENCH_CONNECTIONS (50), BENCH_SETTLE (2, seconds before idle RSS),
 // BENCH_NO_PIN=1 (do not use taskset), BENCH_OUT (results file).
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import {
   cleanup,
   clockTicks,
   fmt,
-  freePort,
   HOST,
   launch,
   load,
@@ -26,12 +24,11 @@ import {
   revision,
   round1,
   rssMb,
-  run,
   serveCommand,
   sleep,
   startBaseline,
   state,
-  tempDirs,
+  switchboardSetup,
   waitFor,
 } from './lib.js';
 import { sessionForms } from './sign.js';
@@ -69,12 +66,8 @@ async function main() {
   const { baseline, baselineUrl } = await startBaseline(pin);
 
   // Switchboard on the embedded default, its application created before it starts.
-  const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-bench-'));
-  tempDirs.push(dataDir);
-  const port = await freePort();
-  const env = { SWITCHBOARD_DATA: dataDir, TLS: 'off', LOG_LEVEL: 'warn', HOST, PORT: String(port) };
-  for (const name of ['DATABASE_URL', 'REDIS_URL', 'BLOB_STORE', 'SWITCHBOARD_CONFIG']) env[name] = '';
-  const created = run(process.execPath, [join(ROOT, 'bin/switchboard'), 'app', 'create', '--name', 'bench', '--json'], env);
+  const { port, env, cli } = await switchboardSetup('main');
+  const created = cli('app', 'create', '--name', 'bench', '--json');
   const app = JSON.parse(
     created
       .trim()

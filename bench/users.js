@@ -9,15 +9,14 @@
 // Same pinning, knobs and clean-up as run.js (see bench/lib.js).
 
 import { once } from 'node:events';
-import { createWriteStream, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import {
   cleanup,
   clockTicks,
   fmt,
-  freePort,
   HOST,
+  lastJson,
   launch,
   load,
   machine,
@@ -32,7 +31,7 @@ import {
   signedSession,
   startBaseline,
   state,
-  tempDirs,
+  switchboardSetup,
   waitFor,
 } from './lib.js';
 
@@ -75,19 +74,7 @@ async function main() {
   console.log(pin.note);
   console.log(`${knobs.connections} connections, ${knobs.warmupSeconds} s warm-up + ${knobs.seconds} s per scenario\n`);
 
-  const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-bench-users-'));
-  tempDirs.push(dataDir);
-  const port = await freePort();
-  const env = { SWITCHBOARD_DATA: dataDir, TLS: 'off', LOG_LEVEL: 'warn', HOST, PORT: String(port) };
-  for (const name of ['DATABASE_URL', 'REDIS_URL', 'BLOB_STORE', 'SWITCHBOARD_CONFIG', 'SMTP_URL']) env[name] = '';
-  const cli = (...args) => run(process.execPath, [join(ROOT, 'bin/switchboard'), ...args], env);
-  const lastJson = (text) =>
-    JSON.parse(
-      text
-        .trim()
-        .split('\n')
-        .findLast((l) => l.startsWith('{')),
-    );
+  const { dataDir, port, env, cli } = await switchboardSetup('users');
   const small = lastJson(cli('app', 'create', '--name', 'thousand', '--json'));
   const large = lastJson(cli('app', 'create', '--name', 'million', '--json'));
 
