@@ -24,6 +24,7 @@ import Database from 'better-sqlite3';
 import {
   cleanup,
   clockTicks,
+  describeRow,
   fmt,
   HOST,
   lastJson,
@@ -36,7 +37,7 @@ import {
   ROOT,
   revision,
   round1,
-  rssMb,
+  scenarioRow,
   serveCommand,
   signedSession,
   startBaseline,
@@ -445,25 +446,9 @@ async function main() {
     const pid = scenario.pid ?? server.pid;
     const result = await load(pin, { ...common, ...scenario.spec, pid });
     if (scenario.id === 'baseline') baselineRps = result.requestsPerSecond;
-    const row = {
-      id: scenario.id,
-      label: scenario.label,
-      path: scenario.spec.path,
-      requestsPerSecond: Math.round(result.requestsPerSecond),
-      ratio: baselineRps ? Math.round((result.requestsPerSecond / baselineRps) * 1000) / 1000 : null,
-      p50Ms: result.latencyMs.p50,
-      p99Ms: result.latencyMs.p99,
-      unexpected: result.unexpected + result.socketErrors + result.timeouts,
-      statusCodes: result.statusCodes,
-      requestsTotal: result.requestsTotal,
-      serverCpuMicrosPerRequest: round1(result.serverCpuMicrosPerRequest),
-      loadGeneratorCpuPercent: round1(result.loadGeneratorCpuPercent),
-      rssMb: rssMb(pid),
-    };
+    const row = scenarioRow(scenario, result, baselineRps, pid);
     results.push(row);
-    console.log(
-      `${fmt(row.requestsPerSecond)} req/s, ${fmt(row.ratio, 2)}x baseline, p99 ${row.p99Ms} ms, CPU ${fmt(row.serverCpuMicrosPerRequest, 1)} us/req, unexpected ${row.unexpected}`,
-    );
+    console.log(describeRow(row));
   }
   const loadAverageAtEnd = Math.round(loadavg()[0] * 100) / 100;
 

@@ -19,6 +19,7 @@ import { sql } from 'kysely';
 import {
   cleanup,
   clockTicks,
+  describeRow,
   fmt,
   HOST,
   lastJson,
@@ -30,7 +31,7 @@ import {
   ROOT,
   revision,
   round1,
-  rssMb,
+  scenarioRow,
   serveCommand,
   signedSession,
   startBaseline,
@@ -229,21 +230,9 @@ async function main() {
     const pid = scenario.pid ?? server.pid;
     const result = await load(pin, { ...common, ...scenario.spec, pid });
     if (scenario.id === 'baseline') baselineRps = result.requestsPerSecond;
-    const row = {
-      id: scenario.id,
-      label: scenario.label,
-      requestsPerSecond: Math.round(result.requestsPerSecond),
-      ratio: baselineRps ? Math.round((result.requestsPerSecond / baselineRps) * 1000) / 1000 : null,
-      p99Ms: result.latencyMs.p99,
-      unexpected: result.unexpected + result.socketErrors + result.timeouts,
-      statusCodes: result.statusCodes,
-      serverCpuMicrosPerRequest: round1(result.serverCpuMicrosPerRequest),
-      rssMb: rssMb(pid),
-    };
+    const row = scenarioRow(scenario, result, baselineRps, pid);
     results.push(row);
-    console.log(
-      `${fmt(row.requestsPerSecond)} req/s, ${fmt(row.ratio, 2)}x baseline, p99 ${row.p99Ms} ms, CPU ${fmt(row.serverCpuMicrosPerRequest, 1)} us/req, unexpected ${row.unexpected}`,
-    );
+    console.log(describeRow(row));
   }
 
   if (only) return;

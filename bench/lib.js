@@ -98,6 +98,36 @@ export async function switchboardSetup(label, extra = {}) {
   return { dataDir, port, env, cli };
 }
 
+/** The result row of one scenario, as every runner records it (`pid`: the process measured). */
+export function scenarioRow(scenario, result, baselineRps, pid) {
+  return {
+    id: scenario.id,
+    label: scenario.label,
+    path: scenario.spec.path,
+    requestsPerSecond: Math.round(result.requestsPerSecond),
+    ratio: baselineRps ? Math.round((result.requestsPerSecond / baselineRps) * 1000) / 1000 : null,
+    p50Ms: result.latencyMs.p50,
+    p99Ms: result.latencyMs.p99,
+    unexpected: result.unexpected + result.socketErrors + result.timeouts,
+    statusCodes: result.statusCodes,
+    requestsTotal: result.requestsTotal,
+    serverCpuMicrosPerRequest: round1(result.serverCpuMicrosPerRequest),
+    // Near 100 % means autocannon (on its own core, shared with whatever else runs) set the pace.
+    loadGeneratorCpuPercent: round1(result.loadGeneratorCpuPercent),
+    loadAverage: round1(loadavg()[0]),
+    rssMb: rssMb(pid),
+  };
+}
+
+/** The line printed after a scenario. */
+export function describeRow(row) {
+  return (
+    `${fmt(row.requestsPerSecond)} req/s, ${fmt(row.ratio, 2)}x baseline, p99 ${row.p99Ms} ms, ` +
+    `CPU ${fmt(row.serverCpuMicrosPerRequest, 1)} us/req, loadgen CPU ${fmt(row.loadGeneratorCpuPercent)} %, ` +
+    `load average ${row.loadAverage}, unexpected ${row.unexpected}`
+  );
+}
+
 /** Starts the bare node:http baseline (bench/baseline.js) on core 0 and waits until it answers. */
 export async function startBaseline(pin) {
   const port = await freePort();

@@ -19,6 +19,7 @@ import { openStorage } from '../dist/storage/db.js';
 import {
   cleanup,
   clockTicks,
+  describeRow,
   fmt,
   HOST,
   lastJson,
@@ -31,6 +32,7 @@ import {
   revision,
   round1,
   rssMb,
+  scenarioRow,
   serveCommand,
   signedSession,
   sleep,
@@ -178,24 +180,9 @@ async function main() {
     const pid = scenario.pid ?? server.pid;
     const result = await load(pin, { ...common, ...scenario.spec, pid });
     if (scenario.id === 'baseline') baselineRps = result.requestsPerSecond;
-    const row = {
-      id: scenario.id,
-      label: scenario.label,
-      requestsPerSecond: Math.round(result.requestsPerSecond),
-      ratio: baselineRps ? Math.round((result.requestsPerSecond / baselineRps) * 1000) / 1000 : null,
-      p99Ms: result.latencyMs.p99,
-      unexpected: result.unexpected + result.socketErrors + result.timeouts,
-      statusCodes: result.statusCodes,
-      serverCpuMicrosPerRequest: round1(result.serverCpuMicrosPerRequest),
-      // Near 100 % means autocannon (on its own core, shared with whatever else runs) set the pace.
-      loadGeneratorCpuPercent: Math.round(result.loadGeneratorCpuPercent),
-      loadAverage: round1(loadavg()[0]),
-      rssMb: rssMb(pid),
-    };
+    const row = scenarioRow(scenario, result, baselineRps, pid);
     results.push(row);
-    console.log(
-      `${fmt(row.requestsPerSecond)} req/s, ${fmt(row.ratio, 2)}x baseline, p99 ${row.p99Ms} ms, CPU ${fmt(row.serverCpuMicrosPerRequest, 1)} us/req, loadgen CPU ${row.loadGeneratorCpuPercent} %, load average ${row.loadAverage}, unexpected ${row.unexpected}`,
-    );
+    console.log(describeRow(row));
   }
   await stopBaseline(baseline);
 
