@@ -158,9 +158,7 @@ async function main() {
   console.log(`${fmt(geoSeconds, 1)} s`);
 
   const { baseline, baselineUrl } = await startBaseline(pin);
-  // BENCH_CPU_PROF=dir writes the server's V8 CPU profile there when it stops (node --cpu-prof).
-  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${resolve(process.env.BENCH_CPU_PROF)}`] : [];
-  const server = launch(pin, 0, serveCommand(profile), env, 'switchboard');
+  const server = launch(pin, 0, serveCommand(), env, 'switchboard');
   const url = `http://${HOST}:${port}`;
   await waitFor(`${url}/health/ready`, server);
 

@@ -77,10 +77,12 @@ export function pinning() {
 
 /**
  * The command that runs Switchboard as `npm start` and `bin/switchboard serve` do, with the same V8
- * flag (test/cli.test.ts keeps the three in step); `nodeFlags` go before the script (--cpu-prof).
+ * flag (test/node-flags.test.ts keeps the three in step). BENCH_CPU_PROF=DIR, for every runner,
+ * writes the server's V8 CPU profile there when it stops (node --cpu-prof).
  */
-export function serveCommand(nodeFlags = []) {
-  return [process.execPath, '--max-semi-space-size=8', ...nodeFlags, join(ROOT, 'dist/cli.js'), 'serve'];
+export function serveCommand() {
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${resolve(process.env.BENCH_CPU_PROF)}`] : [];
+  return [process.execPath, '--max-semi-space-size=8', ...profile, join(ROOT, 'dist/cli.js'), 'serve'];
 }
 
 /**

@@ -142,14 +142,7 @@ async function main() {
   cli('user', 'create', '--app', appId, '--login', 'bench-member', '--password', PASSWORD, '--json');
 
   const { baseline, baselineUrl } = await startBaseline(pin);
-  const server = launch(
-    pin,
-    0,
-    // BENCH_PROFILE=DIR writes the server's CPU profile there (node --cpu-prof) when it stops.
-    serveCommand(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : []),
-    env,
-    'switchboard',
-  );
+  const server = launch(pin, 0, serveCommand(), env, 'switchboard');
   const url = `http://${HOST}:${port}`;
   await waitFor(`${url}/health/ready`, server);
   const userToken = (await signedSession(url, app, { 'user[login]': 'bench-member', 'user[password]': PASSWORD })).token;
