@@ -15,7 +15,7 @@ import { type BlobStore, createBlobStore, LocalBlobStore } from './adapters/blob
 import { localUploadRoute } from './adapters/blob-store/upload-route.js';
 import { createMailer, type Mailer } from './adapters/mailer/index.js';
 import type { Config } from './config.js';
-import { registerAuth } from './core/auth.js';
+import { callerOf, registerAuth } from './core/auth.js';
 import { type Clock, systemClock } from './core/clock.js';
 import { ApiError, baseError, fieldErrors } from './core/errors.js';
 import { parseParams, registerBodyParsers } from './core/params.js';
@@ -250,7 +250,13 @@ export async function buildServer(config: Config, options: ServerOptions = {}): 
   if (['info', 'debug', 'trace'].includes(config.logLevel)) {
     app.addHook('onResponse', async (request, reply) => {
       request.log.info(
-        { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+        {
+          ...callerOf(request),
+          method: request.method,
+          url: request.url,
+          status: reply.statusCode,
+          ms: Math.round(reply.elapsedTime),
+        },
         'request',
       );
     });
@@ -347,7 +353,7 @@ function errorHandler(this: FastifyInstance, error: FastifyError | ApiError, req
   if (status >= 400 && status < 500) {
     return reply.code(status).send(baseError(status, clientMessage(fastifyError)).body);
   }
-  request.log.error({ err: error }, 'unhandled error');
+  request.log.error({ ...callerOf(request), err: error }, 'unhandled error');
   return reply.code(500).send(baseError(500, 'Internal server error').body);
 }
 
