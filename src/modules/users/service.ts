@@ -230,9 +230,8 @@ export class UsersService {
   /** Email addresses of these users (those that have one), for email notifications. */
   async emailsOf(applicationId: number, ids: number[]): Promise<Map<number, string>> {
     const out = new Map<number, string>();
-    for (const id of ids) {
-      const row = await this.store.byId(applicationId, id);
-      if (row?.email) out.set(id, row.email);
+    for (const row of await this.store.emailsOf(applicationId, ids)) {
+      if (row.email) out.set(row.id, row.email);
     }
     return out;
   }

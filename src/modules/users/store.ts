@@ -117,6 +117,18 @@ export class UsersStore {
       .executeTakeFirst();
   }
 
+  /** The email addresses of these users (one recipient batch of a push event), those that have one. */
+  emailsOf(applicationId: number, ids: number[]): Promise<Array<{ id: number; email: string | null }>> {
+    if (ids.length === 0) return Promise.resolve([]);
+    return this.db
+      .selectFrom('users')
+      .select(['id', 'email'])
+      .where('application_id', '=', applicationId)
+      .where('id', 'in', ids)
+      .where('email', 'is not', null)
+      .execute();
+  }
+
   by(applicationId: number, column: LookupColumn, value: string | number): Promise<UserRow | undefined> {
     return this.db
       .selectFrom('users')
