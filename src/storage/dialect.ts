@@ -26,6 +26,16 @@ export function isForeignKeyViolation(error: unknown): boolean {
   return e?.code === '23503' || e?.code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
 }
 
+/**
+ * True when a statement names a table or column the database does not have: a schema another
+ * process (the CLI, another node) changed after this one read it.
+ */
+export function isMissingTableOrColumn(error: unknown): boolean {
+  const e = error as { code?: string; message?: string };
+  if (e?.code === '42P01' || e?.code === '42703') return true;
+  return e?.code === 'SQLITE_ERROR' && /^(no such (table|column)|table \S+ has no column named)/.test(e.message ?? '');
+}
+
 /** True when PostgreSQL aborted the transaction to break a deadlock; running it again may succeed. */
 export function isDeadlock(error: unknown): boolean {
   return (error as { code?: string })?.code === '40P01';

@@ -147,6 +147,44 @@ describe.each(dialects)('custom-object writes (%s)', (dialect) => {
     await fx.admin('DELETE', `/class/${name}.json`);
     expect((await fx.as(token, 'GET', `/data/${name}.json`)).status).toBe(404);
   });
+
+  it('a field removed or a class deleted by another process within that second is never a 500', async () => {
+    const name = fx.className('Gone');
+    await fx.admin('POST', '/class.json', { name, fields: { n: 'Integer', old: 'String', scan: 'File' } });
+    const created = await fx.as(token, 'POST', `/data/${name}.json`, { json: { n: 1, old: 'a' } });
+    expect(created.status).toBe(201);
+    const id = created.json._id;
+    const elsewhere = new ClassesService(
+      new ClassesStore(fx.server.app.services.storage.db, fx.server.app.services.storage.dialect),
+      fx.server.clock,
+    );
+    // The kept definition still has `old`; the table no longer does. The request is answered from the fresh one.
+    await elsewhere.update(fx.app.application_id, name, { remove_fields: ['old'] });
+    const list = await fx.as(token, 'GET', `/data/${name}.json`);
+    expect(list.status).toBe(200);
+    expect(list.json.items).toEqual([expect.objectContaining({ _id: id, n: 1 })]);
+    expect(list.json.items[0]).not.toHaveProperty('old');
+    const write = await fx.as(token, 'POST', `/data/${name}.json`, { json: { n: 2, old: 'b' } });
+    expect(write.status).toBe(422);
+    // An upload cannot simply run again (its body is read once): a clear 409, and the next one sees the change.
+    await fx.as(token, 'GET', `/data/${name}/${id}.json`);
+    await elsewhere.update(fx.app.application_id, name, { remove_fields: ['scan'] });
+    const upload = () =>
+      fx.as(token, 'POST', `/data/${name}/${id}/file.json`, {
+        body: `--B\r\nContent-Disposition: form-data; name="field_name"\r\n\r\nscan\r\n--B\r\nContent-Disposition: form-data; name="file"; filename="f.txt"\r\nContent-Type: text/plain\r\n\r\nhello\r\n--B--\r\n`,
+        headers: { 'content-type': 'multipart/form-data; boundary=B' },
+      });
+    const stale = await upload();
+    expect(stale.status).toBe(409);
+    expect(stale.json).toEqual({ errors: { base: ['The class changed while this request ran; send it again'] } });
+    expect((await upload()).status).toBe(422);
+    // Deleted elsewhere: reads and writes are 404, as for any unknown class.
+    await elsewhere.delete(fx.app.application_id, name);
+    expect((await fx.as(token, 'GET', `/data/${name}.json`)).status).toBe(404);
+    expect((await fx.as(token, 'POST', `/data/${name}.json`, { json: { n: 3 } })).status).toBe(404);
+    expect((await fx.as(token, 'PUT', `/data/${name}/${id}.json`, { json: { n: 4 } })).status).toBe(404);
+    expect((await fx.as(token, 'GET', `/data/${name}/${id}.json`)).status).toBe(404);
+  });
 });
 
 describe('record writer batches', () => {
