@@ -119,15 +119,18 @@ export class PushStore {
     environment: string,
   ): Promise<SubscriptionRow[]> {
     if (userIds.length === 0 || channels.length === 0) return Promise.resolve([]);
+    // The application is checked on the rows, not in SQL: with `application_id = ?` there SQLite walks
+    // every subscription of the application through push_subscriptions_device for each batch (37 ms
+    // per 500 users at 200,000 subscriptions), instead of each user's through push_subscriptions_user.
     return this.db
       .selectFrom('push_subscriptions')
       .selectAll()
-      .where('application_id', '=', applicationId)
       .where('user_id', 'in', userIds)
       .where('channel', 'in', channels)
       .where((eb) => eb.or([eb('environment', '=', environment), eb('channel', '=', 'email')]))
       .orderBy('id')
-      .execute();
+      .execute()
+      .then((rows) => rows.filter((row) => row.application_id === applicationId));
   }
 
   async insertEvent(row: NewEventRow): Promise<EventRow> {
