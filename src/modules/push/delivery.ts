@@ -119,7 +119,9 @@ export class Delivery {
         });
       }
       case 'email': {
-        const to = subscription.token.includes('@') ? subscription.token : addresses.get(subscription.user_id);
+        // The user's own address only: an address given as the subscription's token would let any user
+        // make the server mail whoever they like.
+        const to = addresses.get(subscription.user_id);
         if (!to) return failed('the user has no email address');
         return this.gateways.email.send({ to, subject: payloads.subject, text: payloads.emailText() });
       }
