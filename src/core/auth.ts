@@ -85,8 +85,9 @@ export function registerAuth(app: FastifyInstance, resolver: CredentialResolver)
 }
 
 /**
- * The caller, for the request's log lines. Added where a line is written, not
- * bound to the per-request logger on every request: most requests write none.
+ * The caller, for the request's log lines: added where Switchboard writes one
+ * (the info-level request line, unhandled errors), not bound to each request's
+ * logger, which costs every request at any log level.
  */
 export function callerOf(request: FastifyRequest): { app?: number; user?: number } {
   const auth = request.auth;

@@ -6,6 +6,7 @@ import { type Clock, isoSeconds } from '../../core/clock.js';
 import { ApiError, baseError, errors } from '../../core/errors.js';
 import { objectId } from '../../core/ids.js';
 import type { ServiceLog } from '../../server.js';
+import { isMissingTableOrColumn } from '../../storage/dialect.js';
 import type { UsersService } from '../users/service.js';
 import type { ClassChange, ClassDef, ClassesService, ClassJson } from './classes.js';
 import { columnOf, type DbValue, type StoredFile, toColumns, typedScalar } from './fields.js';
@@ -60,141 +61,148 @@ export class RecordsService {
 
   /** POST /data/{class}.json */
   async create(auth: AuthContext, className: string, body: Record<string, unknown>): Promise<RecordJson> {
-    const cls = await this.classes.require(auth.applicationId, className);
-    const caller = await this.caller(auth, cls.permissions.create.access === 'open_for_groups');
-    this.checkCreate(cls, caller);
-    const row = this.newRow(cls, caller, body);
-    await this.writer.insert(cls, row);
-    // The row as written is the record: every column not given is null.
-    return formatRecord(cls, row as RecordRow, { permissions: true });
+    return this.withClass(auth.applicationId, className, async (cls) => {
+      const caller = await this.caller(auth, cls.permissions.create.access === 'open_for_groups');
+      this.checkCreate(cls, caller);
+      const row = this.newRow(cls, caller, body);
+      await this.writer.insert(cls, row);
+      // The row as written is the record: every column not given is null.
+      return formatRecord(cls, row as RecordRow, { permissions: true });
+    });
   }
 
   /** POST /data/{class}/multi.json: record[N][field], all or nothing. */
   async createMany(auth: AuthContext, className: string, records: unknown): Promise<{ class_name: string; items: RecordJson[] }> {
-    const cls = await this.classes.require(auth.applicationId, className);
-    const caller = await this.caller(auth);
-    this.checkCreate(cls, caller);
-    const rows = bulk(records).map((record) => this.newRow(cls, caller, record));
-    const columns = new Set(rows.flatMap((row) => Object.keys(row)));
-    for (const row of rows) for (const column of columns) row[column] ??= null;
-    const created = await this.store.transaction((db) => this.store.insert(db, cls, rows));
-    return { class_name: cls.name, items: created.map((row) => formatRecord(cls, row, { permissions: true })) };
+    return this.withClass(auth.applicationId, className, async (cls) => {
+      const caller = await this.caller(auth);
+      this.checkCreate(cls, caller);
+      const rows = bulk(records).map((record) => this.newRow(cls, caller, record));
+      const columns = new Set(rows.flatMap((row) => Object.keys(row)));
+      for (const row of rows) for (const column of columns) row[column] ??= null;
+      const created = await this.store.transaction((db) => this.store.insert(db, cls, rows));
+      return { class_name: cls.name, items: created.map((row) => formatRecord(cls, row, { permissions: true })) };
+    });
   }
 
   /** GET /data/{class}.json */
   async list(auth: AuthContext, className: string, params: Record<string, unknown>) {
-    const cls = await this.classes.require(auth.applicationId, className);
-    const query = parseListQuery(cls, params);
-    const visibility = await this.visibility(cls, auth, 'read');
-    const db = this.store.root;
-    if (query.count) return { class_name: cls.name, count: await this.store.count(db, cls, query.where, visibility) };
-    if (query.groupBy) {
-      const group = query.groupBy;
-      const rows = await this.store.aggregate(db, cls, query, visibility);
-      const items = rows.map((row) => {
-        const item: RecordJson = { [group.name]: formatGroup(group.type, row.g) };
-        query.calcs.forEach((calc, i) => {
-          const key = item[calc.ref.name] === undefined ? calc.ref.name : `${calc.ref.name}_${calc.fn}`;
-          item[key] = row[`c${i}`] === null ? null : Number(row[`c${i}`]);
+    return this.withClass(auth.applicationId, className, async (cls) => {
+      const query = parseListQuery(cls, params);
+      const visibility = await this.visibility(cls, auth, 'read');
+      const db = this.store.root;
+      if (query.count) return { class_name: cls.name, count: await this.store.count(db, cls, query.where, visibility) };
+      if (query.groupBy) {
+        const group = query.groupBy;
+        const rows = await this.store.aggregate(db, cls, query, visibility);
+        const items = rows.map((row) => {
+          const item: RecordJson = { [group.name]: formatGroup(group.type, row.g) };
+          query.calcs.forEach((calc, i) => {
+            const key = item[calc.ref.name] === undefined ? calc.ref.name : `${calc.ref.name}_${calc.fn}`;
+            item[key] = row[`c${i}`] === null ? null : Number(row[`c${i}`]);
+          });
+          return item;
         });
-        return item;
-      });
-      return { class_name: cls.name, skip: query.skip, limit: query.limit, items };
-    }
-    const rows = await this.store.list(db, cls, query, visibility);
-    return {
-      class_name: cls.name,
-      skip: query.skip,
-      limit: query.last ? 1 : query.limit,
-      items: rows.map((row) => formatRecord(cls, row, { include: query.include, exclude: query.exclude })),
-    };
+        return { class_name: cls.name, skip: query.skip, limit: query.limit, items };
+      }
+      const rows = await this.store.list(db, cls, query, visibility);
+      return {
+        class_name: cls.name,
+        skip: query.skip,
+        limit: query.last ? 1 : query.limit,
+        items: rows.map((row) => formatRecord(cls, row, { include: query.include, exclude: query.exclude })),
+      };
+    });
   }
 
   /** GET /data/{class}/{id[,id]}.json: the ones the caller may read. */
   async getByIds(auth: AuthContext, className: string, idList: string) {
-    const cls = await this.classes.require(auth.applicationId, className);
-    const ids = readIds(idList);
-    const caller = await this.caller(auth);
-    const rows = await this.store.byIds(this.store.root, cls, ids);
-    const items = rows.filter((row) => this.allows(cls, caller, 'read', row)).map((row) => formatRecord(cls, row));
-    return { class_name: cls.name, skip: 0, limit: ids.length, items };
+    return this.withClass(auth.applicationId, className, async (cls) => {
+      const ids = readIds(idList);
+      const caller = await this.caller(auth);
+      const rows = await this.store.byIds(this.store.root, cls, ids);
+      const items = rows.filter((row) => this.allows(cls, caller, 'read', row)).map((row) => formatRecord(cls, row));
+      return { class_name: cls.name, skip: 0, limit: ids.length, items };
+    });
   }
 
   /** PUT /data/{class}/{id}.json */
   async update(auth: AuthContext, className: string, id: string, body: Record<string, unknown>): Promise<RecordJson> {
-    const cls = await this.classes.require(auth.applicationId, className);
-    const recordId = readIds(id)[0] as string;
-    const caller = await this.caller(auth);
-    const plan = parseUpdate(cls, body);
-    const updated = await this.store.transaction(async (db) => {
-      const [row] = await this.store.byIds(db, cls, [recordId], true);
-      if (!row) throw errors.notFound();
-      if (!this.allows(cls, caller, 'update', row)) throw errors.forbidden();
-      return this.store.update(db, cls, recordId, this.changes(plan, row, caller));
+    return this.withClass(auth.applicationId, className, async (cls) => {
+      const recordId = readIds(id)[0] as string;
+      const caller = await this.caller(auth);
+      const plan = parseUpdate(cls, body);
+      const updated = await this.store.transaction(async (db) => {
+        const [row] = await this.store.byIds(db, cls, [recordId], true);
+        if (!row) throw errors.notFound();
+        if (!this.allows(cls, caller, 'update', row)) throw errors.forbidden();
+        return this.store.update(db, cls, recordId, this.changes(plan, row, caller));
+      });
+      return formatRecord(cls, updated, { permissions: true });
     });
-    return formatRecord(cls, updated, { permissions: true });
   }
 
   /** PUT /data/{class}/multi.json: record[N][_id] with fields; one transaction. */
   async updateMany(auth: AuthContext, className: string, records: unknown) {
-    const cls = await this.classes.require(auth.applicationId, className);
-    const caller = await this.caller(auth);
-    const inputs = bulk(records).map((record) => {
-      const id = record._id ?? record.id;
-      return { id: String(typedScalar('Id', 'record._id', id)), plan: parseUpdate(cls, record) };
-    });
-    const notFound: string[] = [];
-    const items = await this.store.transaction(async (db) => {
-      const rows = new Map(
-        (
-          await this.store.byIds(
-            db,
-            cls,
-            inputs.map((i) => i.id),
-            true,
-          )
-        ).map((row) => [row._id, row]),
-      );
-      const out: RecordRow[] = [];
-      for (const input of inputs) {
-        const row = rows.get(input.id);
-        if (!row || !this.allows(cls, caller, 'update', row)) {
-          notFound.push(input.id);
-          continue;
+    return this.withClass(auth.applicationId, className, async (cls) => {
+      const caller = await this.caller(auth);
+      const inputs = bulk(records).map((record) => {
+        const id = record._id ?? record.id;
+        return { id: String(typedScalar('Id', 'record._id', id)), plan: parseUpdate(cls, record) };
+      });
+      const notFound: string[] = [];
+      const items = await this.store.transaction(async (db) => {
+        const rows = new Map(
+          (
+            await this.store.byIds(
+              db,
+              cls,
+              inputs.map((i) => i.id),
+              true,
+            )
+          ).map((row) => [row._id, row]),
+        );
+        const out: RecordRow[] = [];
+        for (const input of inputs) {
+          const row = rows.get(input.id);
+          if (!row || !this.allows(cls, caller, 'update', row)) {
+            notFound.push(input.id);
+            continue;
+          }
+          const updated = await this.store.update(db, cls, input.id, this.changes(input.plan, row, caller));
+          rows.set(input.id, updated);
+          out.push(updated);
         }
-        const updated = await this.store.update(db, cls, input.id, this.changes(input.plan, row, caller));
-        rows.set(input.id, updated);
-        out.push(updated);
-      }
-      return out;
+        return out;
+      });
+      return { class_name: cls.name, not_found: { ids: notFound }, items: items.map((row) => formatRecord(cls, row)) };
     });
-    return { class_name: cls.name, not_found: { ids: notFound }, items: items.map((row) => formatRecord(cls, row)) };
   }
 
   /** PUT /data/{class}/by_criteria.json: search_criteria[...] finds, the rest updates. */
   async updateByCriteria(auth: AuthContext, className: string, body: Record<string, unknown>) {
-    const cls = await this.classes.require(auth.applicationId, className);
-    const { search_criteria: criteria, ...rest } = body;
-    if (criteria !== undefined && (criteria === null || typeof criteria !== 'object' || Array.isArray(criteria))) {
-      throw errors.validation('search_criteria', 'must be field conditions');
-    }
-    const where = parseCriteria(cls, (criteria ?? {}) as Record<string, unknown>, new Set());
-    const plan = parseUpdate(cls, rest);
-    const caller = await this.caller(auth);
-    const visibility = await this.visibility(cls, auth, 'update', caller);
-    const rows = await this.store.transaction(async (db) => {
-      const found = await this.store.list(db, cls, criteriaQuery(where), visibility, true);
-      const out: RecordRow[] = [];
-      for (const row of found) out.push(await this.store.update(db, cls, row._id, this.changes(plan, row, caller)));
-      return out;
+    return this.withClass(auth.applicationId, className, async (cls) => {
+      const { search_criteria: criteria, ...rest } = body;
+      if (criteria !== undefined && (criteria === null || typeof criteria !== 'object' || Array.isArray(criteria))) {
+        throw errors.validation('search_criteria', 'must be field conditions');
+      }
+      const where = parseCriteria(cls, (criteria ?? {}) as Record<string, unknown>, new Set());
+      const plan = parseUpdate(cls, rest);
+      const caller = await this.caller(auth);
+      const visibility = await this.visibility(cls, auth, 'update', caller);
+      const rows = await this.store.transaction(async (db) => {
+        const found = await this.store.list(db, cls, criteriaQuery(where), visibility, true);
+        const out: RecordRow[] = [];
+        for (const row of found) out.push(await this.store.update(db, cls, row._id, this.changes(plan, row, caller)));
+        return out;
+      });
+      return {
+        class_name: cls.name,
+        skip: 0,
+        limit: MAX_LIMIT,
+        total_found: rows.length,
+        items: rows.slice(0, MAX_LIMIT).map((row) => formatRecord(cls, row)),
+      };
     });
-    return {
-      class_name: cls.name,
-      skip: 0,
-      limit: MAX_LIMIT,
-      total_found: rows.length,
-      items: rows.slice(0, MAX_LIMIT).map((row) => formatRecord(cls, row)),
-    };
   }
 
   /** DELETE /data/{class}/{id}.json: 404 or 403 for one record, else its children go with it. */
@@ -206,26 +214,27 @@ export class RecordsService {
 
   /** DELETE /data/{class}/{id,id}.json */
   async deleteIds(auth: AuthContext, className: string, idList: string): Promise<DeleteReport> {
-    const cls = await this.classes.require(auth.applicationId, className);
-    const ids = readIds(idList);
-    const caller = await this.caller(auth);
-    const report: DeleteReport = { SuccessfullyDeleted: { ids: [] }, NotFound: { ids: [] }, WrongPermissions: { ids: [] } };
-    // Loaded before the transaction: on SQLite its one connection is the transaction's until it ends.
-    const all = await this.classes.all(cls.applicationId);
-    const files = await this.store.transaction(async (db) => {
-      const rows = new Map((await this.store.byIds(db, cls, ids, true)).map((row) => [row._id, row]));
-      const allowed: string[] = [];
-      for (const id of ids) {
-        const row = rows.get(id);
-        if (!row) report.NotFound.ids.push(id);
-        else if (!this.allows(cls, caller, 'delete', row)) report.WrongPermissions.ids.push(id);
-        else allowed.push(id);
-      }
-      report.SuccessfullyDeleted.ids = allowed;
-      return this.cascade(db, cls, allowed, all);
+    return this.withClass(auth.applicationId, className, async (cls) => {
+      const ids = readIds(idList);
+      const caller = await this.caller(auth);
+      const report: DeleteReport = { SuccessfullyDeleted: { ids: [] }, NotFound: { ids: [] }, WrongPermissions: { ids: [] } };
+      // Loaded before the transaction: on SQLite its one connection is the transaction's until it ends.
+      const all = await this.classes.all(cls.applicationId);
+      const files = await this.store.transaction(async (db) => {
+        const rows = new Map((await this.store.byIds(db, cls, ids, true)).map((row) => [row._id, row]));
+        const allowed: string[] = [];
+        for (const id of ids) {
+          const row = rows.get(id);
+          if (!row) report.NotFound.ids.push(id);
+          else if (!this.allows(cls, caller, 'delete', row)) report.WrongPermissions.ids.push(id);
+          else allowed.push(id);
+        }
+        report.SuccessfullyDeleted.ids = allowed;
+        return this.cascade(db, cls, allowed, all);
+      });
+      this.forgetFiles(files);
+      return report;
     });
-    this.forgetFiles(files);
-    return report;
   }
 
   /** DELETE /data/{class}/by_criteria.json: what the caller may delete of what matches. */
@@ -234,23 +243,24 @@ export class RecordsService {
     className: string,
     criteria: Record<string, unknown>,
   ): Promise<{ total_deleted: number }> {
-    const cls = await this.classes.require(auth.applicationId, className);
-    const where = parseCriteria(cls, criteria);
-    const visibility = await this.visibility(cls, auth, 'delete');
-    let total = 0;
-    const all = await this.classes.all(cls.applicationId);
-    const files = await this.store.transaction(async (db) => {
-      const rows = await this.store.list(db, cls, criteriaQuery(where), visibility, true);
-      total = rows.length;
-      return this.cascade(
-        db,
-        cls,
-        rows.map((row) => row._id),
-        all,
-      );
+    return this.withClass(auth.applicationId, className, async (cls) => {
+      const where = parseCriteria(cls, criteria);
+      const visibility = await this.visibility(cls, auth, 'delete');
+      let total = 0;
+      const all = await this.classes.all(cls.applicationId);
+      const files = await this.store.transaction(async (db) => {
+        const rows = await this.store.list(db, cls, criteriaQuery(where), visibility, true);
+        total = rows.length;
+        return this.cascade(
+          db,
+          cls,
+          rows.map((row) => row._id),
+          all,
+        );
+      });
+      this.forgetFiles(files);
+      return { total_deleted: total };
     });
-    this.forgetFiles(files);
-    return { total_deleted: total };
   }
 
   /** POST /data/{class}/{id}/file.json: the bytes go to the blob store, then the record points at them. */
@@ -261,11 +271,11 @@ export class RecordsService {
     fieldName: string,
     file: { name: string; contentType: string; stream: Readable },
   ) {
-    const { cls, column } = await this.fileField(auth, className, fieldName);
+    const { cls, column } = fileField(await this.classes.require(auth.applicationId, className), fieldName);
     const recordId = readIds(id)[0] as string;
     const caller = await this.caller(auth);
     // Checked before the bytes are read, and again when the record is written.
-    const [before] = await this.store.byIds(this.store.root, cls, [recordId]);
+    const [before] = await this.store.byIds(this.store.root, cls, [recordId]).catch(this.staleUpload(auth.applicationId));
     if (!before) throw errors.notFound();
     if (!this.allows(cls, caller, 'update', before)) throw errors.forbidden();
 
@@ -307,7 +317,7 @@ export class RecordsService {
       });
     } catch (error) {
       this.forgetFiles([JSON.stringify(stored)]);
-      throw error;
+      this.staleUpload(auth.applicationId)(error);
     }
     this.forgetFiles([previous]);
     return { _id: recordId, file_id: stored.file_id, size: stored.size, name: stored.name, content_type: stored.content_type };
@@ -315,67 +325,90 @@ export class RecordsService {
 
   /** GET /data/{class}/{id}/file.json: where the bytes are. */
   async file(auth: AuthContext, className: string, id: string, fieldName: string): Promise<FileDownload> {
-    const { cls, column } = await this.fileField(auth, className, fieldName);
-    const caller = await this.caller(auth);
-    const [row] = await this.store.byIds(this.store.root, cls, readIds(id).slice(0, 1));
-    if (!row || !this.allows(cls, caller, 'read', row)) throw errors.notFound();
-    const value = row[column];
-    if (typeof value !== 'string') throw errors.notFound();
-    const stored = JSON.parse(value) as StoredFile;
-    return { key: stored.key, name: stored.name, contentType: stored.content_type, size: stored.size };
+    return this.withClass(auth.applicationId, className, async (klass) => {
+      const { cls, column } = fileField(klass, fieldName);
+      const caller = await this.caller(auth);
+      const [row] = await this.store.byIds(this.store.root, cls, readIds(id).slice(0, 1));
+      if (!row || !this.allows(cls, caller, 'read', row)) throw errors.notFound();
+      const value = row[column];
+      if (typeof value !== 'string') throw errors.notFound();
+      const stored = JSON.parse(value) as StoredFile;
+      return { key: stored.key, name: stored.name, contentType: stored.content_type, size: stored.size };
+    });
   }
 
   /** DELETE /data/{class}/{id}/file.json */
   async deleteFile(auth: AuthContext, className: string, id: string, fieldName: string): Promise<void> {
-    const { cls, column } = await this.fileField(auth, className, fieldName);
-    const caller = await this.caller(auth);
-    const recordId = readIds(id)[0] as string;
-    const previous = await this.store.transaction(async (db) => {
-      const [row] = await this.store.byIds(db, cls, [recordId], true);
-      if (!row) throw errors.notFound();
-      if (!this.allows(cls, caller, 'update', row)) throw errors.forbidden();
-      if (row[column] === null) throw errors.notFound();
-      await this.store.update(db, cls, recordId, { [column]: null, updated_at: this.seconds() });
-      return row[column];
+    return this.withClass(auth.applicationId, className, async (klass) => {
+      const { cls, column } = fileField(klass, fieldName);
+      const caller = await this.caller(auth);
+      const recordId = readIds(id)[0] as string;
+      const previous = await this.store.transaction(async (db) => {
+        const [row] = await this.store.byIds(db, cls, [recordId], true);
+        if (!row) throw errors.notFound();
+        if (!this.allows(cls, caller, 'update', row)) throw errors.forbidden();
+        if (row[column] === null) throw errors.notFound();
+        await this.store.update(db, cls, recordId, { [column]: null, updated_at: this.seconds() });
+        return row[column];
+      });
+      this.forgetFiles([previous]);
     });
-    this.forgetFiles([previous]);
   }
 
   /** Deletes a class with its records and their files (CLI, API key). */
   async deleteClass(applicationId: number, name: string): Promise<void> {
-    const cls = await this.classes.require(applicationId, name);
-    const files = await this.store.fileValues(cls);
-    await this.classes.delete(applicationId, name);
-    this.forgetFiles(files);
+    return this.withClass(applicationId, name, async (cls) => {
+      const files = await this.store.fileValues(cls);
+      await this.classes.delete(applicationId, name);
+      this.forgetFiles(files);
+    });
   }
 
   /** Changes a class (CLI, API key); the bytes of File fields it removes go with them. */
   async updateClass(applicationId: number, name: string, change: ClassChange): Promise<ClassJson> {
-    const cls = await this.classes.require(applicationId, name);
-    const removed = Array.isArray(change.remove_fields)
-      ? change.remove_fields
-      : typeof change.remove_fields === 'string'
-        ? change.remove_fields.split(',')
-        : [];
-    const files = cls.fields
-      .filter(
-        (f) => f.type === 'File' && removed.some((r) => typeof r === 'string' && r.trim().toLowerCase() === f.name.toLowerCase()),
-      )
-      .map((f) => f.name);
-    // Read before the change: once it is made the column is gone (a file uploaded in between stays behind).
-    const values = files.length > 0 ? await this.store.fileValues(cls, files) : [];
-    const updated = await this.classes.update(applicationId, name, change);
-    this.forgetFiles(values);
-    return updated;
+    return this.withClass(applicationId, name, async (cls) => {
+      const removed = Array.isArray(change.remove_fields)
+        ? change.remove_fields
+        : typeof change.remove_fields === 'string'
+          ? change.remove_fields.split(',')
+          : [];
+      const files = cls.fields
+        .filter(
+          (f) =>
+            f.type === 'File' && removed.some((r) => typeof r === 'string' && r.trim().toLowerCase() === f.name.toLowerCase()),
+        )
+        .map((f) => f.name);
+      // Read before the change: once it is made the column is gone (a file uploaded in between stays behind).
+      const values = files.length > 0 ? await this.store.fileValues(cls, files) : [];
+      const updated = await this.classes.update(applicationId, name, change);
+      this.forgetFiles(values);
+      return updated;
+    });
   }
 
-  private async fileField(auth: AuthContext, className: string, fieldName: unknown) {
-    const cls = await this.classes.require(auth.applicationId, className);
-    if (typeof fieldName !== 'string' || fieldName === '') throw errors.validation('field_name', 'is required');
-    const field = cls.byName.get(fieldName);
-    if (!field) throw errors.validation('field_name', `is not a field of ${cls.name}`);
-    if (field.type !== 'File') throw errors.validation('field_name', 'is not a File field');
-    return { cls, column: columnOf(field) };
+  /**
+   * Runs `work` with the class's definition, and once more with a fresh one when the kept definition
+   * no longer matches the table: another process (the CLI, another node) changed the class within
+   * the second ClassesService keeps it. Each write runs in one transaction, so a failed first run
+   * left nothing behind.
+   */
+  private async withClass<T>(applicationId: number, name: string, work: (cls: ClassDef) => Promise<T>): Promise<T> {
+    try {
+      return await work(await this.classes.require(applicationId, name));
+    } catch (error) {
+      if (!isMissingTableOrColumn(error)) throw error;
+      this.classes.forget(applicationId);
+      return work(await this.classes.require(applicationId, name));
+    }
+  }
+
+  /** An upload's bytes are read once, so it cannot run again with a fresh definition: the client is asked to. */
+  private staleUpload(applicationId: number) {
+    return (error: unknown): never => {
+      if (!isMissingTableOrColumn(error)) throw error;
+      this.classes.forget(applicationId);
+      throw baseError(409, 'The class changed while this request ran; send it again');
+    };
   }
 
   /** Deletes records and, recursively, every record in any class whose _parent_id names a deleted one. */
@@ -529,4 +562,13 @@ function formatGroup(type: string, value: unknown): unknown {
   if (type === 'Boolean') return Number(value) === 1;
   if (type === 'Date') return isoSeconds(Number(value));
   return String(value);
+}
+
+/** The File field `fieldName` of a class and its column; 422 when there is none. */
+function fileField(cls: ClassDef, fieldName: unknown) {
+  if (typeof fieldName !== 'string' || fieldName === '') throw errors.validation('field_name', 'is required');
+  const field = cls.byName.get(fieldName);
+  if (!field) throw errors.validation('field_name', `is not a field of ${cls.name}`);
+  if (field.type !== 'File') throw errors.validation('field_name', 'is not a File field');
+  return { cls, column: columnOf(field) };
 }

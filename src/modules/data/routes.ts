@@ -2,8 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import qs from 'qs';
 import { type AuthContext, authOf } from '../../core/auth.js';
-import { baseError, errors } from '../../core/errors.js';
-import { isMissingTableOrColumn } from '../../storage/dialect.js';
+import { ApiError, baseError, errors } from '../../core/errors.js';
 import type { ClassesService } from './classes.js';
 import { type FileDownload, MAX_FILE_BYTES, type RecordsService } from './records.js';
 
@@ -67,30 +66,14 @@ export function dataRoutes(app: FastifyInstance, records: RecordsService, classe
     scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
       done(null, qs.parse(body as string, FORM_OPTIONS));
     });
-    // A table or column the database does not have: a class another process (the CLI, another node)
-    // changed within the time this one keeps its definition. Never a 500: the definitions are read
-    // afresh, and a call that cannot simply run again (a file upload) is asked to be sent again.
-    scope.setErrorHandler((error, request) => {
-      if (!isMissingTableOrColumn(error)) throw error;
-      if (request.auth) classes.forget(request.auth.applicationId);
-      throw baseError(409, 'The class changed while this request ran; send it again');
+    // A failure that is not a refusal may come from a definition another process changed: read it afresh next time.
+    scope.addHook('onError', async (request, _reply, error) => {
+      if (!(error instanceof ApiError) && request.auth) classes.forget(request.auth.applicationId);
     });
-    /** Runs a records call, and once more with fresh definitions when the kept ones no longer match the tables. */
-    const afresh = async <T>(request: FastifyRequest, run: () => Promise<T>): Promise<T> => {
-      try {
-        return await run();
-      } catch (error) {
-        if (!isMissingTableOrColumn(error) || !request.auth) throw error;
-        classes.forget(request.auth.applicationId);
-        return run();
-      }
-    };
     classRoutes(scope, classes, records);
-    recordRoutes(scope, records, afresh);
+    recordRoutes(scope, records);
   });
 }
-
-type Afresh = <T>(request: FastifyRequest, run: () => Promise<T>) => Promise<T>;
 
 function classRoutes(app: FastifyInstance, classes: ClassesService, records: RecordsService): void {
   const tags = ['custom objects'];
@@ -144,13 +127,12 @@ function classRoutes(app: FastifyInstance, classes: ClassesService, records: Rec
   );
 }
 
-function recordRoutes(app: FastifyInstance, records: RecordsService, afresh: Afresh): void {
+function recordRoutes(app: FastifyInstance, records: RecordsService): void {
   const tags = ['custom objects'];
   app.post<{ Params: Params; Body: Body }>(
     '/data/:class.json',
     { schema: { summary: 'Create a record', tags, params: ClassParams, body: AnyObject, response: { 201: AnyObject } } },
-    async (request, reply) =>
-      reply.code(201).send(await afresh(request, () => records.create(authOf(request), request.params.class, request.body))),
+    async (request, reply) => reply.code(201).send(await records.create(authOf(request), request.params.class, request.body)),
   );
   app.get<{ Params: Params; Querystring: Body }>(
     '/data/:class.json',
@@ -163,27 +145,25 @@ function recordRoutes(app: FastifyInstance, records: RecordsService, afresh: Afr
         response: { 200: AnyObject },
       },
     },
-    async (request) => afresh(request, () => records.list(authOf(request), request.params.class, request.query)),
+    async (request) => records.list(authOf(request), request.params.class, request.query),
   );
   app.post<{ Params: Params; Body: Body }>(
     '/data/:class/multi.json',
     { schema: { summary: 'Create records in bulk', tags, params: ClassParams, body: AnyObject, response: { 201: AnyObject } } },
     async (request, reply) =>
-      reply
-        .code(201)
-        .send(await afresh(request, () => records.createMany(authOf(request), request.params.class, request.body.record))),
+      reply.code(201).send(await records.createMany(authOf(request), request.params.class, request.body.record)),
   );
   app.put<{ Params: Params; Body: Body }>(
     '/data/:class/multi.json',
     { schema: { summary: 'Update records in bulk', tags, params: ClassParams, body: AnyObject, response: { 200: AnyObject } } },
-    async (request) => afresh(request, () => records.updateMany(authOf(request), request.params.class, request.body.record)),
+    async (request) => records.updateMany(authOf(request), request.params.class, request.body.record),
   );
   app.put<{ Params: Params; Body: Body }>(
     '/data/:class/by_criteria.json',
     {
       schema: { summary: 'Update records by criteria', tags, params: ClassParams, body: AnyObject, response: { 200: AnyObject } },
     },
-    async (request) => afresh(request, () => records.updateByCriteria(authOf(request), request.params.class, request.body)),
+    async (request) => records.updateByCriteria(authOf(request), request.params.class, request.body),
   );
   app.delete<{ Params: Params; Body: Body }>(
     '/data/:class/by_criteria.json',
@@ -197,13 +177,13 @@ function recordRoutes(app: FastifyInstance, records: RecordsService, afresh: Afr
     },
     async (request) => {
       const criteria = { ...(request.query as Body), ...(request.body ?? {}) };
-      return afresh(request, () => records.deleteByCriteria(authOf(request), request.params.class, criteria));
+      return records.deleteByCriteria(authOf(request), request.params.class, criteria);
     },
   );
   app.get<{ Params: { class: string; ids: string } }>(
     '/data/:class/:ids.json',
     { schema: { summary: 'Records by ids', tags, params: IdsParams, response: { 200: AnyObject } } },
-    async (request) => afresh(request, () => records.getByIds(authOf(request), request.params.class, request.params.ids)),
+    async (request) => records.getByIds(authOf(request), request.params.class, request.params.ids),
   );
   app.put<{ Params: { class: string; ids: string }; Body: Body }>(
     '/data/:class/:ids.json',
@@ -216,8 +196,7 @@ function recordRoutes(app: FastifyInstance, records: RecordsService, afresh: Afr
         response: { 200: AnyObject },
       },
     },
-    async (request) =>
-      afresh(request, () => records.update(authOf(request), request.params.class, request.params.ids, request.body)),
+    async (request) => records.update(authOf(request), request.params.class, request.params.ids, request.body),
   );
   app.delete<{ Params: { class: string; ids: string } }>(
     '/data/:class/:ids.json',
@@ -225,10 +204,10 @@ function recordRoutes(app: FastifyInstance, records: RecordsService, afresh: Afr
     async (request, reply) => {
       const { ids } = request.params;
       if (!ids.includes(',')) {
-        await afresh(request, () => records.deleteOne(authOf(request), request.params.class, ids));
+        await records.deleteOne(authOf(request), request.params.class, ids);
         return reply.code(200).send();
       }
-      return afresh(request, () => records.deleteIds(authOf(request), request.params.class, ids));
+      return records.deleteIds(authOf(request), request.params.class, ids);
     },
   );
 
@@ -290,9 +269,7 @@ function recordRoutes(app: FastifyInstance, records: RecordsService, afresh: Afr
     async (request, reply) => {
       const token = typeof request.query.token === 'string' ? request.query.token : undefined;
       const auth = await app.authenticate(request, reply, 'session', token);
-      const file = await afresh(request, () =>
-        records.file(auth, request.params.class, request.params.id, String(request.query.field_name ?? '')),
-      );
+      const file = await records.file(auth, request.params.class, request.params.id, String(request.query.field_name ?? ''));
       return sendFile(reply, records, file);
     },
   );
@@ -301,9 +278,7 @@ function recordRoutes(app: FastifyInstance, records: RecordsService, afresh: Afr
     { schema: { summary: 'Delete a file of a File field', tags, params: IdParams } },
     async (request, reply) => {
       const fieldName = request.body?.field_name ?? (request.query as Body).field_name;
-      await afresh(request, () =>
-        records.deleteFile(authOf(request), request.params.class, request.params.id, String(fieldName ?? '')),
-      );
+      await records.deleteFile(authOf(request), request.params.class, request.params.id, String(fieldName ?? ''));
       return reply.code(200).send();
     },
   );

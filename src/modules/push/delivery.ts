@@ -62,7 +62,14 @@ export class Delivery {
       after = ids[ids.length - 1] as number;
       let subscriptions = await this.store.subscriptionsFor(event.application_id, ids, channels, event.environment);
       if (universal) subscriptions = pickUniversal(subscriptions, universal);
-      const addresses = email ? await this.users.emailsOf(event.application_id, ids) : new Map<number, string>();
+      if (email) subscriptions = onePerUser(subscriptions);
+      const addresses =
+        email && subscriptions.length > 0
+          ? await this.users.emailsOf(
+              event.application_id,
+              subscriptions.map((s) => s.user_id),
+            )
+          : new Map<number, string>();
       const counts: Counts = { sent: 0, failed: 0, removed: 0 };
       await this.pool(subscriptions, async (subscription) => {
         const result = await this.withRetries(() => this.sendOne(payloads, subscription, apns, fcm, addresses));
@@ -164,6 +171,12 @@ function pickUniversal(subscriptions: SubscriptionRow[], universal: UniversalMes
   if (!universal.iosVoip) return subscriptions;
   const withVoip = new Set(subscriptions.filter((s) => s.channel === 'apns_voip').map((s) => s.user_id));
   return subscriptions.filter((s) => s.channel !== 'apns' || !withVoip.has(s.user_id));
+}
+
+/** Mail goes to the user's address, so a user with email subscriptions on several devices gets it once. */
+function onePerUser(subscriptions: SubscriptionRow[]): SubscriptionRow[] {
+  const seen = new Set<number>();
+  return subscriptions.filter((s) => !seen.has(s.user_id) && seen.add(s.user_id));
 }
 
 /** What every push of one event carries, made once per send rather than once per recipient. */

@@ -122,6 +122,8 @@ export class PushStore {
     // The application is checked on the rows, not in SQL: with `application_id = ?` there SQLite walks
     // every subscription of the application through push_subscriptions_device for each batch (37 ms
     // per 500 users at 200,000 subscriptions), instead of each user's through push_subscriptions_user.
+    // User ids are unique across applications and the callers' are this application's, so the check
+    // is only a guard.
     return this.db
       .selectFrom('push_subscriptions')
       .selectAll()

@@ -7,7 +7,7 @@ import { readSubscription } from './validation.js';
 
 type SubscriptionJson = ReturnType<typeof formatSubscription>;
 
-/** Devices (and addresses) users subscribe to pushes with. */
+/** Devices users subscribe to pushes with, and the email channel (mail goes to the account's address). */
 export class SubscriptionsService {
   /** Subscribes arriving together share one transaction; each is answered after its commit. */
   private readonly writer: GroupCommit<SubscribeRequest, SubscriptionJson[]>;

@@ -301,6 +301,22 @@ describe.each(dialects)('email notifications through SMTP (%s)', (dialect) => {
     expect(await eventTotal()).toBe(total);
   });
 
+  it('a user with email subscriptions on two devices gets one mail, counted once', async () => {
+    const quinn = await person('quinn', { email: 'quinn@example.com' });
+    await subscribeEmail(quinn);
+    await subscribeEmail(quinn);
+    const listed = await server.request('GET', '/subscriptions.json', { headers: as(quinn) });
+    expect(listed.json).toHaveLength(2);
+    let id = 0;
+    const mails = await mailsDuring(async () => {
+      const response = await createEvent({ message: b64('once'), user: { ids: `${quinn.id}` } });
+      expect(response.status).toBe(200);
+      id = response.json.event.id;
+    });
+    expect(mails.map((m) => m.envelope.to)).toEqual([['quinn@example.com']]);
+    expect(await status(id)).toMatchObject({ sent_count: 1, failed_count: 0, removed_count: 0 });
+  });
+
   it('bad input: a message that is not base64 (or is missing) is a 422 on event.message and creates no event', async () => {
     const olga = await person('olga', { email: 'olga@example.com' });
     await subscribeEmail(olga);
