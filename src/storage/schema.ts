@@ -202,8 +202,11 @@ export interface PushEventRunTable {
   event_id: number;
   occurrence: number;
   claimed_by: string;
+  /** Renewed by the claimant while it sends: a run not renewed for a lease's time may be taken over. */
   claimed_at: number;
   finished_at: number | null;
+  /** The last recipient (user id) whose batch is sent: a run taken over goes on after it. */
+  resume_after: Generated<number>;
 }
 
 /** Gateway credentials of an application, encrypted. */

@@ -13,7 +13,7 @@ import {
   universalToApns,
   universalToFcm,
 } from './payload.js';
-import type { EventRow, PushStore, SubscriptionRow } from './store.js';
+import type { Counts, EventRow, PushStore, SubscriptionRow } from './store.js';
 
 export interface DeliveryOptions {
   /** Pushes in flight at once for one event. */
@@ -28,7 +28,12 @@ export interface DeliveryLog {
   warn(object: object, message: string): void;
 }
 
-type Counts = { sent: number; failed: number; removed: number };
+/** Where a send starts (after which recipient), and where it reports each batch sent. */
+export interface DeliveryRun {
+  after: number;
+  /** The batch up to recipient `after` is sent; false when the send must stop (another node took the run over). */
+  batchDone(after: number, counts: Counts): Promise<boolean>;
+}
 
 /**
  * Sends one occurrence of an event: streams its recipients in batches,
@@ -46,7 +51,7 @@ export class Delivery {
     private readonly options: DeliveryOptions = { concurrency: 32, retries: 3, backoffMs: 200 },
   ) {}
 
-  async deliver(event: EventRow): Promise<Counts> {
+  async deliver(event: EventRow, run: DeliveryRun): Promise<Counts> {
     const total: Counts = { sent: 0, failed: 0, removed: 0 };
     const selector = JSON.parse(event.recipients) as RecipientSelector;
     const email = event.notification_type === 'email';
@@ -56,7 +61,7 @@ export class Delivery {
       ? [null, null]
       : await Promise.all([this.credentials.apns(event.application_id), this.credentials.fcm(event.application_id)]);
     const payloads = eventPayloads(event, universal);
-    for (let after = 0; ; ) {
+    for (let after = run.after; ; ) {
       const ids = await this.users.recipientIds(event.application_id, selector, after, RECIPIENT_BATCH);
       if (ids.length === 0) break;
       after = ids[ids.length - 1] as number;
@@ -82,7 +87,7 @@ export class Delivery {
           this.log.warn({ event: event.id, subscription: subscription.id, reason: result.reason }, 'push not delivered');
         }
       });
-      await this.store.addCounts(event.id, counts);
+      if (!(await run.batchDone(after, counts))) break;
       total.sent += counts.sent;
       total.failed += counts.failed;
       total.removed += counts.removed;

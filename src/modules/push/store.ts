@@ -1,12 +1,20 @@
 import type { Insertable, Kysely, Selectable, Updateable } from 'kysely';
 import { type DialectName, isUniqueViolation } from '../../storage/dialect.js';
 import { PreparedQuery } from '../../storage/prepared.js';
-import type { Database, PushEventTable, PushSubscriptionTable } from '../../storage/schema.js';
+import type { Database, PushEventRunTable, PushEventTable, PushSubscriptionTable } from '../../storage/schema.js';
 
 export type SubscriptionRow = Selectable<PushSubscriptionTable>;
 export type EventRow = Selectable<PushEventTable>;
 export type NewEventRow = Insertable<PushEventTable>;
 export type EventChanges = Updateable<PushEventTable>;
+export type RunRow = Selectable<PushEventRunTable>;
+/** One occurrence of an event being sent, and the node that holds its lease. */
+export interface RunKey {
+  eventId: number;
+  occurrence: number;
+  node: string;
+}
+export type Counts = { sent: number; failed: number; removed: number };
 const SUBSCRIPTION_COLUMNS = [
   'application_id',
   'user_id',
@@ -223,26 +231,84 @@ export class PushStore {
     }
   }
 
-  async finishRun(eventId: number, occurrence: number, now: number): Promise<void> {
+  async finishRun(run: RunKey, now: number): Promise<void> {
     await this.db
       .updateTable('push_event_runs')
       .set({ finished_at: now })
-      .where('event_id', '=', eventId)
-      .where('occurrence', '=', occurrence)
+      .where('event_id', '=', run.eventId)
+      .where('occurrence', '=', run.occurrence)
+      .where('claimed_by', '=', run.node)
       .execute();
   }
 
-  async addCounts(eventId: number, counts: { sent: number; failed: number; removed: number }): Promise<void> {
-    if (counts.sent + counts.failed + counts.removed === 0) return;
-    await this.db
-      .updateTable('push_events')
-      .set((eb) => ({
-        sent_count: eb('sent_count', '+', counts.sent),
-        failed_count: eb('failed_count', '+', counts.failed),
-        removed_count: eb('removed_count', '+', counts.removed),
-      }))
-      .where('id', '=', eventId)
+  /**
+   * A batch of the run is sent: its counts and the run's progress (the last
+   * recipient done, the lease renewed) are written together. False, and
+   * nothing written, when another node has taken the run over.
+   */
+  async recordBatch(run: RunKey, after: number, counts: Counts, now: number): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const ours = await trx
+        .updateTable('push_event_runs')
+        .set({ resume_after: after, claimed_at: now })
+        .where('event_id', '=', run.eventId)
+        .where('occurrence', '=', run.occurrence)
+        .where('claimed_by', '=', run.node)
+        .where('finished_at', 'is', null)
+        .executeTakeFirst();
+      if (Number(ours.numUpdatedRows) !== 1) return false;
+      if (counts.sent + counts.failed + counts.removed > 0) {
+        await trx
+          .updateTable('push_events')
+          .set((eb) => ({
+            sent_count: eb('sent_count', '+', counts.sent),
+            failed_count: eb('failed_count', '+', counts.failed),
+            removed_count: eb('removed_count', '+', counts.removed),
+          }))
+          .where('id', '=', run.eventId)
+          .execute();
+      }
+      return true;
+    });
+  }
+
+  /** Renews the lease of a run this node is sending; false when another node has taken it over. */
+  async renew(run: RunKey, now: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable('push_event_runs')
+      .set({ claimed_at: now })
+      .where('event_id', '=', run.eventId)
+      .where('occurrence', '=', run.occurrence)
+      .where('claimed_by', '=', run.node)
+      .where('finished_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  /** Runs whose claimant stopped renewing them before `cutoff` (it died mid-send), oldest first. */
+  lapsedRuns(cutoff: number, limit: number): Promise<RunRow[]> {
+    return this.db
+      .selectFrom('push_event_runs')
+      .selectAll()
+      .where('finished_at', 'is', null)
+      .where('claimed_at', '<', cutoff)
+      .orderBy('claimed_at')
+      .limit(limit)
       .execute();
+  }
+
+  /** Takes over a lapsed run, as it was read; false when another node did first. */
+  async takeOver(run: RunRow, node: string, now: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable('push_event_runs')
+      .set({ claimed_by: node, claimed_at: now })
+      .where('event_id', '=', run.event_id)
+      .where('occurrence', '=', run.occurrence)
+      .where('claimed_by', '=', run.claimed_by)
+      .where('claimed_at', '=', run.claimed_at)
+      .where('finished_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
   }
 
   async credential(applicationId: number, service: string): Promise<string | undefined> {

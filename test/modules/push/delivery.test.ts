@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Credentials } from '../../../src/modules/apps/service.js';
+import { LEASE_MS } from '../../../src/modules/push/scheduler.js';
+import { PushStore } from '../../../src/modules/push/store.js';
 import { type ApnsStandIn, type FcmStandIn, startApns, startFcm } from '../../helpers/push-gateways.js';
 import { createPostgresDatabase, dialects, startServer, type TestServer } from '../../helpers/server.js';
 import { sessionForm } from '../../helpers/signature.js';
@@ -347,6 +349,54 @@ describe.each(dialects)('push delivery to loopback APNs and FCM (%s)', (dialect)
       await database?.drop();
       rmSync(dataDir, { recursive: true, force: true });
     }
+  });
+
+  it('a node that dies mid-send leaves a lease: another node sends the rest after it lapses, each recipient once', async () => {
+    const users = server.app.services.users;
+    const ids: number[] = [];
+    for (const login of ['ray', 'sue', 'tom', 'uma']) {
+      const id = (await users.create(app.application_id, { login, password: 'password-1' })).id;
+      await subscribe(id, 'gcm', `lease-${login}`);
+      ids.push(id);
+    }
+    const caller = { applicationId: app.application_id, userId: null };
+    const created = await server.app.services.push.events.create(caller, {
+      notification_type: 'push',
+      push_type: 'gcm',
+      environment: 'development',
+      event_type: 'fixed_date',
+      date: Math.floor(server.clock.now() / 1000) + 600,
+      user: { ids: ids.join(',') },
+      message: b64('leased'),
+    });
+    // The dying node, another process on the same database: it claims the occurrence, records the batch up to
+    // sue as sent, and is never heard of again.
+    const elsewhere = new PushStore(server.app.services.storage.db, server.app.services.storage.dialect);
+    const event = (await elsewhere.eventById(created.id)) as NonNullable<Awaited<ReturnType<PushStore['eventById']>>>;
+    const now = server.clock.now();
+    expect(await elsewhere.claim(event, event.next_run_at as number, null, 'dead-node', now)).toBe(true);
+    const run = { eventId: event.id, occurrence: 1, node: 'dead-node' };
+    expect(await elsewhere.recordBatch(run, ids[1] as number, { sent: 2, failed: 0, removed: 0 }, now)).toBe(true);
+
+    const received = () => fcm.pushes.filter((p) => p.token.startsWith('lease-')).map((p) => p.token);
+    // Within the lease the run is left alone.
+    server.clock.advance(LEASE_MS - 1000);
+    await server.app.services.push.scheduler.tick();
+    expect(received()).toEqual([]);
+    // Lapsed: this server takes it over and sends from tom on.
+    server.clock.advance(2000);
+    expect(await server.app.services.push.scheduler.tick()).toBe(1);
+    expect(received().sort()).toEqual(['lease-tom', 'lease-uma']);
+    const status = await server.app.services.push.events.status(caller, created.id);
+    expect(status.event).toMatchObject({ sent_count: 4, failed_count: 0, removed_count: 0, occured_count: 1 });
+    // Done: nothing is sent again, and the dead node, were it to wake, may no longer record anything.
+    server.clock.advance(LEASE_MS * 2);
+    await server.app.services.push.scheduler.tick();
+    expect(received()).toHaveLength(2);
+    expect(await elsewhere.recordBatch(run, ids[3] as number, { sent: 1, failed: 0, removed: 0 }, server.clock.now())).toBe(
+      false,
+    );
+    expect((await server.app.services.push.events.status(caller, created.id)).event.sent_count).toBe(4);
   });
 
   it.runIf(dialect === 'postgres')(
