@@ -230,9 +230,7 @@ export class UsersService {
   /** Email addresses of these users (those that have one), for email notifications. */
   async emailsOf(applicationId: number, ids: number[]): Promise<Map<number, string>> {
     const out = new Map<number, string>();
-    for (const row of await this.store.emailsOf(applicationId, ids)) {
-      if (row.email) out.set(row.id, row.email);
-    }
+    for (const row of await this.store.emailsOf(applicationId, ids)) out.set(row.id, row.email);
     return out;
   }
 
