@@ -369,7 +369,7 @@ export class ChatStore {
     let query = this.db
       .updateTable('chat_messages')
       .set({ delivered_ids: sql`delivered_ids || ${`${userId},`}` })
-      .where('dialog_id', '=', dialogId)
+      .where(this.inDialog(dialogId, ids !== null))
       .where('delivered_ids', 'not like', `%,${userId},%`);
     if (ids) query = query.where('id', 'in', ids);
     await query.execute();
@@ -400,7 +400,7 @@ export class ChatStore {
       const unread = await trx
         .selectFrom('chat_messages')
         .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('dialog_id', '=', dialogId)
+        .where(this.inDialog(dialogId, true))
         .where('id', 'in', ids)
         .where('sender_id', '<>', userId)
         .where('read_ids', 'not like', `%,${userId},%`)
@@ -511,7 +511,7 @@ export class ChatStore {
     let query = trx
       .updateTable('chat_messages')
       .set({ read_ids: sql`read_ids || ${`${userId},`}` })
-      .where('dialog_id', '=', dialogId)
+      .where(this.inDialog(dialogId, ids !== null))
       .where('sender_id', '<>', userId)
       .where('read_ids', 'not like', `%,${userId},%`)
       .where(this.notHiddenBy(userId));
@@ -519,6 +519,16 @@ export class ChatStore {
     const changed = Number((await query.executeTakeFirst()).numUpdatedRows);
     await this.addUnread(trx, dialogId, userId, -changed);
     return changed;
+  }
+
+  /**
+   * `dialog_id = ?`. With message ids named as well (`byIds`), SQLite, which has no statistics, would
+   * still walk the dialog's whole history through chat_messages_by_dialog rather than look the ids up
+   * by primary key (8.8 ms for 50 ids in a dialog of 100,000 messages, on every page read); its unary
+   * `+` keeps the term a filter. PostgreSQL refuses `+` on text, and its planner has statistics.
+   */
+  private inDialog(dialogId: string, byIds: boolean) {
+    return byIds && this.dialect === 'sqlite' ? sql<SqlBool>`+dialog_id = ${dialogId}` : sql<SqlBool>`dialog_id = ${dialogId}`;
   }
 
   private notHiddenBy(userId: number) {
