@@ -11,6 +11,7 @@ import { push } from './migrations/0008-push.js';
 import { chat } from './migrations/0010-chat.js';
 import { usersNullsFirst } from './migrations/0011-users-nulls-first.js';
 import { pushRunProgress } from './migrations/0012-push-run-progress.js';
+import { contentIndexes } from './migrations/0013-content-indexes.js';
 import type { Database } from './schema.js';
 
 /** Forward-only migrations, shared by both dialects, applied in name order. */
@@ -27,6 +28,7 @@ function migrations(dialect: DialectName): Record<string, Migration> {
     '0010-chat': chat(dialect),
     '0011-users-nulls-first': usersNullsFirst(dialect),
     '0012-push-run-progress': pushRunProgress(),
+    '0013-content-indexes': contentIndexes(),
   };
 }
 
