@@ -207,13 +207,19 @@ export class UsersStore {
     // Said only for columns that can be NULL: PostgreSQL would not walk a plain index for "id asc nulls first".
     const field = order?.field ?? 'id';
     const postgres = this.dialect === 'postgres' && !NOT_NULL_SORTS.has(field);
+    // SQLite has no statistics: with an eq or in filter on another column it still walked the sort
+    // column's index in order, through the whole application when fewer rows than a page match (18-37 ms
+    // at 200,000 users), instead of the filter's index and a sort of the few rows. A unary `+` takes the
+    // sort columns out of the running (only then: an unfiltered page walks its index, as it should).
+    const selective = this.dialect === 'sqlite' && filters.some((f) => (f.op === 'eq' || f.op === 'in') && f.field !== field);
+    const sortBy = (column: string) => (selective ? sql`+${sql.ref(column)}` : sql.ref(column));
     return this.matching(applicationId, filters)
       .selectAll()
-      .orderBy(sql.ref(field), (ob) => {
+      .orderBy(sortBy(field), (ob) => {
         if (direction === 'asc') return postgres ? ob.asc().nullsFirst() : ob.asc();
         return postgres ? ob.desc().nullsLast() : ob.desc();
       })
-      .orderBy('id', direction)
+      .orderBy(sortBy('id'), direction)
       .offset(page.offset)
       .limit(page.limit)
       .execute();
