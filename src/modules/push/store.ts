@@ -232,13 +232,7 @@ export class PushStore {
   }
 
   async finishRun(run: RunKey, now: number): Promise<void> {
-    await this.db
-      .updateTable('push_event_runs')
-      .set({ finished_at: now })
-      .where('event_id', '=', run.eventId)
-      .where('occurrence', '=', run.occurrence)
-      .where('claimed_by', '=', run.node)
-      .execute();
+    await this.updateOwnRun(this.db, run, { finished_at: now });
   }
 
   /**
@@ -248,15 +242,7 @@ export class PushStore {
    */
   async recordBatch(run: RunKey, after: number, counts: Counts, now: number): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
-      const ours = await trx
-        .updateTable('push_event_runs')
-        .set({ resume_after: after, claimed_at: now })
-        .where('event_id', '=', run.eventId)
-        .where('occurrence', '=', run.occurrence)
-        .where('claimed_by', '=', run.node)
-        .where('finished_at', 'is', null)
-        .executeTakeFirst();
-      if (Number(ours.numUpdatedRows) !== 1) return false;
+      if (!(await this.updateOwnRun(trx, run, { resume_after: after, claimed_at: now }))) return false;
       if (counts.sent + counts.failed + counts.removed > 0) {
         await trx
           .updateTable('push_events')
@@ -273,10 +259,15 @@ export class PushStore {
   }
 
   /** Renews the lease of a run this node is sending; false when another node has taken it over. */
-  async renew(run: RunKey, now: number): Promise<boolean> {
-    const result = await this.db
+  renew(run: RunKey, now: number): Promise<boolean> {
+    return this.updateOwnRun(this.db, run, { claimed_at: now });
+  }
+
+  /** Changes a run this node holds and has not finished; false when another node holds it. */
+  private async updateOwnRun(db: Kysely<Database>, run: RunKey, changes: Updateable<PushEventRunTable>): Promise<boolean> {
+    const result = await db
       .updateTable('push_event_runs')
-      .set({ claimed_at: now })
+      .set(changes)
       .where('event_id', '=', run.eventId)
       .where('occurrence', '=', run.occurrence)
       .where('claimed_by', '=', run.node)
