@@ -22,14 +22,12 @@ import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import {
+  baselineScenario,
   cleanup,
-  clockTicks,
-  describeRow,
   fmt,
   HOST,
   lastJson,
   launch,
-  load,
   machine,
   pinning,
   positive,
@@ -37,7 +35,7 @@ import {
   ROOT,
   revision,
   round1,
-  scenarioRow,
+  runScenarios,
   serveCommand,
   signedSession,
   startBaseline,
@@ -361,12 +359,7 @@ async function main() {
   const mm = fmt(knobs.manyMessages);
   const fm = fmt(knobs.fewMessages);
   const scenarios = [
-    {
-      id: 'baseline',
-      label: 'baseline GET / (node:http)',
-      pid: baseline.pid,
-      spec: { url: baselineUrl, path: '/', expectedStatus: [200] },
-    },
+    baselineScenario(baseline, baselineUrl),
     {
       id: 'post-message',
       label: 'POST /chat/Message.json (group of 4)',
@@ -430,26 +423,8 @@ async function main() {
       spec: { url, path: idsPath(data.manyDialogIds), headers: auth('many'), expectedStatus: [200] },
     },
   ];
-  const only = process.env.BENCH_ONLY ? new Set(['baseline', ...process.env.BENCH_ONLY.split(',')]) : null;
 
-  const common = {
-    connections: knobs.connections,
-    seconds: knobs.seconds,
-    warmupSeconds: knobs.warmupSeconds,
-    clockTicks: clockTicks(),
-  };
-  const results = [];
-  let baselineRps = null;
-  for (const scenario of scenarios) {
-    if (only && !only.has(scenario.id)) continue;
-    process.stdout.write(`${scenario.label} ... `);
-    const pid = scenario.pid ?? server.pid;
-    const result = await load(pin, { ...common, ...scenario.spec, pid });
-    if (scenario.id === 'baseline') baselineRps = result.requestsPerSecond;
-    const row = scenarioRow(scenario, result, baselineRps, pid);
-    results.push(row);
-    console.log(describeRow(row));
-  }
+  const results = await runScenarios(pin, knobs, scenarios, server.pid);
   const loadAverageAtEnd = Math.round(loadavg()[0] * 100) / 100;
 
   printTable(

@@ -17,21 +17,19 @@ import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { sql } from 'kysely';
 import {
+  baselineScenario,
   cleanup,
-  clockTicks,
-  describeRow,
   fmt,
   HOST,
   lastJson,
   launch,
-  load,
   machine,
   pinning,
   positive,
   ROOT,
   revision,
   round1,
-  scenarioRow,
+  runScenarios,
   serveCommand,
   signedSession,
   startBaseline,
@@ -177,19 +175,8 @@ async function main() {
   const nearCount = (await probe(url, `/data/Geo.json?spot[near]=${LON0 + 0.5},${LAT0 + 0.5};1000&count=1`, token)).count;
   if (nearPage.items.length === 0) console.log('note: the near query finds nothing at this size');
 
-  const common = {
-    connections: knobs.connections,
-    seconds: knobs.seconds,
-    warmupSeconds: knobs.warmupSeconds,
-    clockTicks: clockTicks(),
-  };
   const scenarios = [
-    {
-      id: 'baseline',
-      label: 'baseline GET / (node:http)',
-      pid: baseline.pid,
-      spec: { url: baselineUrl, path: '/', expectedStatus: [200] },
-    },
+    baselineScenario(baseline, baselineUrl),
     {
       id: 'create',
       label: 'POST /data/Writes.json (create a record, user token)',
@@ -219,21 +206,9 @@ async function main() {
     },
   ];
 
-  const results = [];
-  let baselineRps = null;
-  // BENCH_ONLY=create,near runs just those (with the baseline), e.g. to profile one.
-  const only = process.env.BENCH_ONLY ? new Set(['baseline', ...process.env.BENCH_ONLY.split(',')]) : null;
-  for (const scenario of scenarios.filter((s) => !only || only.has(s.id))) {
-    process.stdout.write(`${scenario.label} ... `);
-    const pid = scenario.pid ?? server.pid;
-    const result = await load(pin, { ...common, ...scenario.spec, pid });
-    if (scenario.id === 'baseline') baselineRps = result.requestsPerSecond;
-    const row = scenarioRow(scenario, result, baselineRps, pid);
-    results.push(row);
-    console.log(describeRow(row));
-  }
+  const results = await runScenarios(pin, knobs, scenarios, server.pid);
 
-  if (only) return;
+  if (process.env.BENCH_ONLY) return; // a partial run has no goals to judge
   const by = (id) => results.find((r) => r.id === id);
   const queryCost = by('query-large').serverCpuMicrosPerRequest / by('query-1k').serverCpuMicrosPerRequest;
   const goals = [

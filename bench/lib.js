@@ -128,6 +128,44 @@ export function scenarioRow(scenario, result, baselineRps, pid) {
   };
 }
 
+/** The node:http baseline as every runner's first scenario. */
+export function baselineScenario(baseline, baselineUrl) {
+  return {
+    id: 'baseline',
+    label: 'baseline GET / (node:http)',
+    pid: baseline.pid,
+    spec: { url: baselineUrl, path: '/', expectedStatus: [200] },
+  };
+}
+
+/**
+ * Runs the scenarios in order (each on `serverPid` unless it names its own pid), prints a line for
+ * each, and returns their rows, ratios to the baseline scenario's req/s. BENCH_ONLY=a,b runs just
+ * those (with the baseline), e.g. to profile one.
+ */
+export async function runScenarios(pin, knobs, scenarios, serverPid) {
+  const common = {
+    connections: knobs.connections,
+    seconds: knobs.seconds,
+    warmupSeconds: knobs.warmupSeconds,
+    clockTicks: clockTicks(),
+  };
+  const only = process.env.BENCH_ONLY ? new Set(['baseline', ...process.env.BENCH_ONLY.split(',')]) : null;
+  const results = [];
+  let baselineRps = null;
+  for (const scenario of scenarios) {
+    if (only && !only.has(scenario.id)) continue;
+    process.stdout.write(`${scenario.label} ... `);
+    const pid = scenario.pid ?? serverPid;
+    const result = await load(pin, { ...common, ...scenario.spec, pid });
+    if (scenario.id === 'baseline') baselineRps = result.requestsPerSecond;
+    const row = scenarioRow(scenario, result, baselineRps, pid);
+    results.push(row);
+    console.log(describeRow(row));
+  }
+  return results;
+}
+
 /** The line printed after a scenario. */
 export function describeRow(row) {
   return (

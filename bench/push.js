@@ -17,14 +17,12 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { loadConfig } from '../dist/config.js';
 import { openStorage } from '../dist/storage/db.js';
 import {
+  baselineScenario,
   cleanup,
-  clockTicks,
-  describeRow,
   fmt,
   HOST,
   lastJson,
   launch,
-  load,
   machine,
   pinning,
   positive,
@@ -32,7 +30,7 @@ import {
   revision,
   round1,
   rssMb,
-  scenarioRow,
+  runScenarios,
   serveCommand,
   signedSession,
   sleep,
@@ -147,36 +145,15 @@ async function main() {
   await waitFor(`${url}/health/ready`, server);
   const userToken = (await signedSession(url, app, { 'user[login]': 'bench-member', 'user[password]': PASSWORD })).token;
 
-  const common = {
-    connections: knobs.connections,
-    seconds: knobs.seconds,
-    warmupSeconds: knobs.warmupSeconds,
-    clockTicks: clockTicks(),
-  };
   const scenarios = [
-    {
-      id: 'baseline',
-      label: 'baseline GET / (node:http)',
-      pid: baseline.pid,
-      spec: { url: baselineUrl, path: '/', expectedStatus: [200] },
-    },
+    baselineScenario(baseline, baselineUrl),
     {
       id: 'subscribe',
       label: 'POST /subscriptions.json (user token)',
       spec: { url, path: '/subscriptions.json', kind: 'subscribe', headers: { 'QB-Token': userToken }, expectedStatus: [201] },
     },
   ];
-  const results = [];
-  let baselineRps = null;
-  for (const scenario of scenarios) {
-    process.stdout.write(`${scenario.label} ... `);
-    const pid = scenario.pid ?? server.pid;
-    const result = await load(pin, { ...common, ...scenario.spec, pid });
-    if (scenario.id === 'baseline') baselineRps = result.requestsPerSecond;
-    const row = scenarioRow(scenario, result, baselineRps, pid);
-    results.push(row);
-    console.log(describeRow(row));
-  }
+  const results = await runScenarios(pin, knobs, scenarios, server.pid);
   await stopBaseline(baseline);
 
   // The send: one universal event to every imported user (tag "bench").

@@ -11,6 +11,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import {
+  baselineScenario,
   cleanup,
   clockTicks,
   fmt,
@@ -100,12 +101,7 @@ async function main() {
     clockTicks: clockTicks(),
   };
   const scenarios = [
-    {
-      id: 'baseline',
-      label: 'baseline GET / (node:http)',
-      pid: baseline.pid,
-      spec: { url: baselineUrl, path: '/', expectedStatus: [200] },
-    },
+    baselineScenario(baseline, baselineUrl),
     {
       id: 'create-session',
       label: 'POST /session.json (app session)',

@@ -12,14 +12,12 @@ import { once } from 'node:events';
 import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import {
+  baselineScenario,
   cleanup,
-  clockTicks,
-  describeRow,
   fmt,
   HOST,
   lastJson,
   launch,
-  load,
   machine,
   pinning,
   positive,
@@ -27,7 +25,7 @@ import {
   revision,
   round1,
   run,
-  scenarioRow,
+  runScenarios,
   serveCommand,
   signedSession,
   startBaseline,
@@ -104,19 +102,8 @@ async function main() {
   const largeToken = (await signedSession(url, large)).token;
   const listPath = `/users.json?filter[]=${encodeURIComponent('string login ge user-0000500')}&order=${encodeURIComponent('asc string login')}&per_page=10`;
 
-  const common = {
-    connections: knobs.connections,
-    seconds: knobs.seconds,
-    warmupSeconds: knobs.warmupSeconds,
-    clockTicks: clockTicks(),
-  };
   const scenarios = [
-    {
-      id: 'baseline',
-      label: 'baseline GET / (node:http)',
-      pid: baseline.pid,
-      spec: { url: baselineUrl, path: '/', expectedStatus: [200] },
-    },
+    baselineScenario(baseline, baselineUrl),
     {
       id: 'get-user',
       label: 'GET /users/{id}.json (user token)',
@@ -158,17 +145,7 @@ async function main() {
     },
   ];
 
-  const results = [];
-  let baselineRps = null;
-  for (const scenario of scenarios) {
-    process.stdout.write(`${scenario.label} ... `);
-    const pid = scenario.pid ?? server.pid;
-    const result = await load(pin, { ...common, ...scenario.spec, pid });
-    if (scenario.id === 'baseline') baselineRps = result.requestsPerSecond;
-    const row = scenarioRow(scenario, result, baselineRps, pid);
-    results.push(row);
-    console.log(describeRow(row));
-  }
+  const results = await runScenarios(pin, knobs, scenarios, server.pid);
 
   const by = (id) => results.find((r) => r.id === id);
   const listCost = by('list-large').serverCpuMicrosPerRequest / by('list-1k').serverCpuMicrosPerRequest;
