@@ -77,15 +77,17 @@ export function pinning() {
 
 /**
  * The command that runs Switchboard as `npm start` and `bin/switchboard serve` do, with the same V8
- * flags (test/node-flags.test.ts keeps the three in step). BENCH_CPU_PROF=DIR, for every runner,
- * writes the server's V8 CPU profile there when it stops (node --cpu-prof).
+ * flags (test/node-flags.test.ts keeps the three in step); BENCH_NODE_FLAGS='--a --b' replaces them,
+ * for experiments. BENCH_CPU_PROF=DIR, for every runner, writes the server's V8 CPU profile there
+ * when it stops (node --cpu-prof).
  */
 export function serveCommand() {
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${resolve(process.env.BENCH_CPU_PROF)}`] : [];
   return [
     process.execPath,
-    '--max-semi-space-size=8',
-    '--heap-growing-percent=100',
+    ...(process.env.BENCH_NODE_FLAGS !== undefined
+      ? process.env.BENCH_NODE_FLAGS.split(' ').filter(Boolean)
+      : ['--max-semi-space-size=8']),
     ...profile,
     join(ROOT, 'dist/cli.js'),
     'serve',

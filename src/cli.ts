@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { setFlagsFromString } from 'node:v8';
 import { Command, InvalidArgumentError } from 'commander';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { loadTls } from './core/certificate.js';
@@ -404,6 +405,18 @@ function fail(error: unknown): never {
   process.exit(error instanceof ConfigError ? 2 : 1);
 }
 
+/**
+ * After a full collection V8 may let the heap grow to four times what is
+ * live; twice is enough and halves the memory a large push send takes. Set
+ * here, once the server has started, not on the command line: there the same
+ * flag changed how V8 laid out what start-up allocates, and about half of the
+ * processes then ran every request ~20 % slower (BENCHMARKS.md, "Start-up
+ * heap"). The flag is read at each collection, so setting it late works.
+ */
+function boundHeapGrowth(): void {
+  setFlagsFromString('--heap-growing-percent=100');
+}
+
 async function serve(): Promise<void> {
   const cfg = config();
   const tls = await loadTls(cfg).catch(fail);
@@ -414,6 +427,7 @@ async function serve(): Promise<void> {
   if (created) demo = (await server.services.apps.createApplication({ name: 'Demo' })).credentials;
 
   await server.listen({ port: cfg.port, host: cfg.host }).catch(fail);
+  boundHeapGrowth();
   const address = server.server.address();
   const port = typeof address === 'object' && address ? address.port : cfg.port;
   const scheme = tls ? 'https' : 'http';
