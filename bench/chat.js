@@ -28,6 +28,7 @@ import {
   HOST,
   lastJson,
   launch,
+  loadKnobs,
   machine,
   pinning,
   positive,
@@ -45,9 +46,7 @@ import {
 } from './lib.js';
 
 const knobs = {
-  seconds: positive('BENCH_SECONDS', 10),
-  warmupSeconds: positive('BENCH_WARMUP', 2, true),
-  connections: positive('BENCH_CONNECTIONS', 50),
+  ...loadKnobs(),
   manyDialogs: positive('BENCH_CHAT_DIALOGS', 10_000),
   fewDialogs: positive('BENCH_CHAT_FEW_DIALOGS', 100),
   manyMessages: positive('BENCH_CHAT_MESSAGES', 1_000_000),

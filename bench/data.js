@@ -23,6 +23,7 @@ import {
   HOST,
   lastJson,
   launch,
+  loadKnobs,
   machine,
   pinning,
   positive,
@@ -39,9 +40,7 @@ import {
 } from './lib.js';
 
 const knobs = {
-  seconds: positive('BENCH_SECONDS', 10),
-  warmupSeconds: positive('BENCH_WARMUP', 2, true),
-  connections: positive('BENCH_CONNECTIONS', 50),
+  ...loadKnobs(),
   records: positive('BENCH_RECORDS', 1_000_000),
   geoRecords: positive('BENCH_GEO_RECORDS', 100_000),
 };

@@ -21,9 +21,9 @@ import {
   HOST,
   lastJson,
   launch,
+  loadKnobs,
   machine,
   pinning,
-  positive,
   printTable,
   ROOT,
   revision,
@@ -35,9 +35,7 @@ import {
 } from './lib.js';
 
 const knobs = {
-  seconds: positive('BENCH_SECONDS', 10),
-  warmupSeconds: positive('BENCH_WARMUP', 2, true),
-  connections: positive('BENCH_CONNECTIONS', 50),
+  ...loadKnobs(),
 };
 const outFile = resolve(ROOT, process.env.BENCH_OUT ?? 'bench/results/floor-latest.json');
 // Any credentials: the floor server does not check them, but the load generator signs each body as for the real call.

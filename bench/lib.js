@@ -63,6 +63,15 @@ export function positive(name, fallback, zeroOk = false) {
   return value;
 }
 
+/** The load settings every runner shares (BENCH_SECONDS, BENCH_WARMUP, BENCH_CONNECTIONS). */
+export function loadKnobs() {
+  return {
+    seconds: positive('BENCH_SECONDS', 10),
+    warmupSeconds: positive('BENCH_WARMUP', 2, true),
+    connections: positive('BENCH_CONNECTIONS', 50),
+  };
+}
+
 /** How processes get pinned: taskset when there are two cores to split, else nothing. */
 export function pinning() {
   if (process.env.BENCH_NO_PIN === '1') return { enabled: false, note: 'pinning disabled by BENCH_NO_PIN=1' };

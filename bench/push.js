@@ -23,6 +23,7 @@ import {
   HOST,
   lastJson,
   launch,
+  loadKnobs,
   machine,
   pinning,
   positive,
@@ -42,9 +43,7 @@ import {
 import { startApns, startFcm } from './push-gateways.js';
 
 const knobs = {
-  seconds: positive('BENCH_SECONDS', 10),
-  warmupSeconds: positive('BENCH_WARMUP', 2, true),
-  connections: positive('BENCH_CONNECTIONS', 50),
+  ...loadKnobs(),
   users: positive('BENCH_PUSH_USERS', 100_000),
 };
 const outFile = resolve(ROOT, process.env.BENCH_OUT ?? 'bench/results/push-latest.json');

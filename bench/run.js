@@ -18,6 +18,7 @@ import {
   HOST,
   launch,
   load,
+  loadKnobs,
   machine,
   pinning,
   positive,
@@ -35,9 +36,7 @@ import {
 import { sessionForms } from './sign.js';
 
 const knobs = {
-  seconds: positive('BENCH_SECONDS', 10),
-  warmupSeconds: positive('BENCH_WARMUP', 2, true),
-  connections: positive('BENCH_CONNECTIONS', 50),
+  ...loadKnobs(),
   settleSeconds: positive('BENCH_SETTLE', 2, true),
 };
 const outFile = resolve(ROOT, process.env.BENCH_OUT ?? 'bench/results/latest.json');

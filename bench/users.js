@@ -18,6 +18,7 @@ import {
   HOST,
   lastJson,
   launch,
+  loadKnobs,
   machine,
   pinning,
   positive,
@@ -35,9 +36,7 @@ import {
 } from './lib.js';
 
 const knobs = {
-  seconds: positive('BENCH_SECONDS', 10),
-  warmupSeconds: positive('BENCH_WARMUP', 2, true),
-  connections: positive('BENCH_CONNECTIONS', 50),
+  ...loadKnobs(),
   users: positive('BENCH_USERS', 1_000_000),
 };
 const outFile = resolve(ROOT, process.env.BENCH_OUT ?? 'bench/results/users-latest.json');
