@@ -341,7 +341,9 @@ export class UsersStore {
           }),
         )
         .execute();
-      await trx.deleteFrom('users_tags').where('user_id', 'in', ids).execute();
+      // Only the rows written: a foreign id's tags belong to the other application's user.
+      const written = mine.map((u) => u.row.id);
+      await trx.deleteFrom('users_tags').where('user_id', 'in', written).execute();
       const tags = mine.flatMap((u) => u.tags.map((tag) => ({ application_id: applicationId, user_id: u.row.id, tag })));
       if (tags.length > 0) await trx.insertInto('users_tags').values(tags).execute();
       await syncIdentity(trx, this.dialect, 'users');

@@ -27,7 +27,11 @@ describe.each(dialects)('user import and export (%s)', (dialect) => {
 
   it('imports good lines with their ids, reports each bad line, and writes nothing for it', async () => {
     await server.createUser(app.application_id, 'already-here', 'password-123');
-    const foreign = await server.createUser(other.application_id, 'other-app-user', 'password-123');
+    const foreign = await server.app.services.users.create(other.application_id, {
+      login: 'other-app-user',
+      password: 'password-123',
+      tag_list: 'theirs,kept',
+    });
     const file = [
       JSON.stringify({ id: 9001, login: 'imported-1', password: 'plain-password', full_name: 'One', tag_list: 'a,b' }),
       '{not json',
@@ -52,7 +56,10 @@ describe.each(dialects)('user import and export (%s)', (dialect) => {
     for (const missing of [9002, 9003, 9004]) {
       await expect(server.app.services.users.get(app.application_id, missing)).rejects.toMatchObject({ statusCode: 404 });
     }
+    // The other application's user is untouched, still found by its tags (the batch that refused it once cleared them).
     expect((await server.app.services.users.get(other.application_id, foreign.id)).login).toBe('other-app-user');
+    const tagged = await server.app.services.users.listByTags(other.application_id, 'theirs', {});
+    expect(tagged.items.map((item) => item.user.id)).toEqual([foreign.id]);
 
     // The imported password works, and new users still get fresh ids after imported ones.
     const session = await call((cb) =>
@@ -61,6 +68,25 @@ describe.each(dialects)('user import and export (%s)', (dialect) => {
     expect(session.user_id).toBe(9001);
     const fresh = await server.createUser(app.application_id, 'after-import', 'password-123');
     expect(fresh.id).toBeGreaterThan(9005);
+  });
+
+  it("leaves another application's user alone, tags included, in a batch that imports others", async () => {
+    const theirs = await server.app.services.users.create(other.application_id, {
+      login: 'tagged-elsewhere',
+      password: 'password-123',
+      tag_list: 'elsewhere',
+    });
+    const file = [
+      JSON.stringify({ id: 9301, login: 'batch-mate', password: 'plain-password', tag_list: 'mine' }),
+      JSON.stringify({ id: theirs.id, login: 'steal-tags', password: 'plain-password', tag_list: 'mine' }),
+    ].join('\n');
+    const report = await transfer().import(app.application_id, linesOf(file), { requirePasswordReset: false });
+    expect(report.imported).toBe(1);
+    expect(report.errors).toEqual([{ line: 2, message: `id ${theirs.id} belongs to another application` }]);
+    const tagged = await server.app.services.users.listByTags(other.application_id, 'elsewhere', {});
+    expect(tagged.items.map((item) => item.user.id)).toEqual([theirs.id]);
+    const mine = await server.app.services.users.listByTags(app.application_id, 'mine', {});
+    expect(mine.items.map((item) => item.user.id)).toEqual([9301]);
   });
 
   it('is idempotent, and an export imports back with passwords intact', async () => {
