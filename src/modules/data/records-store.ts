@@ -165,9 +165,11 @@ export class RecordsStore {
    * A column in sort order with missing values first ascending, last
    * descending, as QuickBlox (MongoDB) and SQLite sort them; PostgreSQL needs
    * it said (its indexes on fields are built the same way, see classes-store).
+   * `_id` is never missing and its index is the primary key's, in plain
+   * order: said there, PostgreSQL could not walk it and sorted the class.
    */
   private ordered(column: string, direction: 'asc' | 'desc') {
-    if (this.dialect !== 'postgres') return sql`${sql.ref(column)} ${sql.raw(direction)}`;
+    if (this.dialect !== 'postgres' || column === '_id') return sql`${sql.ref(column)} ${sql.raw(direction)}`;
     return sql`${sql.ref(column)} ${sql.raw(direction === 'asc' ? 'asc nulls first' : 'desc nulls last')}`;
   }
 
