@@ -305,10 +305,22 @@ export class UsersStore {
       .select('user_id')
       .where('application_id', '=', applicationId)
       .where('tag', 'in', tags);
-    const base = this.db.selectFrom('users').where('application_id', '=', applicationId).where('id', 'in', matching);
+    // The total from the tags alone (an index-only count): each tag row is its user's, in the user's
+    // application, and goes with the user (foreign key, on delete cascade).
     const [rows, total] = await Promise.all([
-      base.selectAll().orderBy('id').offset(page.offset).limit(page.limit).execute(),
-      base.select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow(),
+      this.db
+        .selectFrom('users')
+        .selectAll()
+        .where('application_id', '=', applicationId)
+        .where('id', 'in', matching)
+        .orderBy('id')
+        .offset(page.offset)
+        .limit(page.limit)
+        .execute(),
+      matching
+        .clearSelect()
+        .select((eb) => eb.fn.count<number>('user_id').distinct().as('total'))
+        .executeTakeFirstOrThrow(),
     ]);
     return { rows, total: Number(total.total) };
   }

@@ -80,6 +80,12 @@ describe.each(dialects)('users through the official SDK (%s)', (dialect) => {
     const byTags = await call((cb) => QB.users.get({ tags: ['car', 'boat'] }, cb));
     expect(byTags.total_entries).toBe(1);
     expect(byTags.items[0].user.id).toBe(id);
+    // A user with both tags counts once.
+    const both = await call((cb) => QB.users.create({ login: 'two-tags', password: 'password-123', tag_list: 'car,boat' }, cb));
+    const byBoth = await call((cb) => QB.users.get({ tags: ['car', 'boat'] }, cb));
+    expect(byBoth.total_entries).toBe(2);
+    expect(byBoth.items.map((i: any) => i.user.id)).toEqual([id, both.id]);
+    await server.app.services.users.delete(app.application_id, { userId: null, via: 'apikey' }, both.id);
   });
 
   it('lists users with filters, several filters (joined by the SDK), order and pages', async () => {
