@@ -70,6 +70,7 @@ export class UserTransfer {
       if (pending.length >= batchSize) await flush();
     }
     await flush();
+    if (report.imported > 0) await this.store.refreshStatistics();
     return report;
   }
 
