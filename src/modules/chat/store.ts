@@ -313,8 +313,12 @@ export class ChatStore {
   ): Promise<MessageRow[]> {
     let query = this.visibleMessages(dialogId, userId).selectAll('m');
     for (const condition of where) query = query.where(condition);
+    // Id order is date_sent order: an id starts with the second its message was sent in (both from
+    // one clock reading; neither changes) and ties go by id either way. Said so, it pages through
+    // chat_messages_by_dialog instead of sorting the dialog (or walking every dialog's ids).
+    const column = sort.column === 'id' ? 'date_sent' : sort.column;
     return query
-      .orderBy(sql.ref(`m.${sort.column}`), sort.direction)
+      .orderBy(sql.ref(`m.${column}`), sort.direction)
       .orderBy('m.id', sort.direction)
       .offset(skip)
       .limit(limit)
