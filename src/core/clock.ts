@@ -20,9 +20,23 @@ export class ManualClock implements Clock {
   }
 }
 
+const DAY_MS = 86_400_000;
+// Pages format two dates per item, mostly of few days; the day's text is kept, the time worked out.
+let lastDay = Number.NaN;
+let lastDayText = '';
+
+const two = (n: number) => (n < 10 ? `0${n}` : String(n));
+
 /** ISO 8601 without milliseconds, as QuickBlox writes dates: 2012-04-03T07:34:48Z */
 export function isoSeconds(ms: number): string {
-  return `${new Date(ms).toISOString().slice(0, 19)}Z`;
+  const day = Math.floor(ms / DAY_MS);
+  if (day !== lastDay) {
+    // toISOString throws on an invalid time, as before; years beyond 9999 get its own format.
+    lastDayText = new Date(day * DAY_MS).toISOString().slice(0, -13);
+    lastDay = day;
+  }
+  const second = Math.floor((ms - day * DAY_MS) / 1000);
+  return `${lastDayText}${two(Math.floor(second / 3600))}:${two(Math.floor(second / 60) % 60)}:${two(second % 60)}Z`;
 }
 
 // Every request with a token sends this header, and all those in the same second send the same text.
