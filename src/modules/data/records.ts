@@ -449,7 +449,11 @@ export class RecordsService {
 
   private changes(plan: ReturnType<typeof parseUpdate>, row: RecordRow, caller: Caller): Record<string, DbValue> {
     const changes: Record<string, DbValue> = applyUpdate(plan, row);
-    if (plan.parentId !== undefined) changes._parent_id = plan.parentId;
+    if (plan.parentId !== undefined && plan.parentId !== (row._parent_id ?? null)) {
+      // The parent decides when a record is deleted (cascade): moving it is the owner's, as deleting it is.
+      if (!caller.admin && row.user_id !== caller.userId) throw errors.forbidden('Only the owner may change _parent_id');
+      changes._parent_id = plan.parentId;
+    }
     if (plan.permissions !== undefined) {
       if (!caller.admin && row.user_id !== caller.userId) throw errors.forbidden('Only the owner may change permissions');
       Object.assign(changes, permissionColumns(readRecordPermissions(plan.permissions, recordPermissions(row))));

@@ -337,4 +337,26 @@ describe.each(dialects)('custom-object permissions (%s)', (dialect) => {
     });
     expect(refused.status).toBe(422);
   });
+
+  it('lets only the owner move a record under another parent (deleting that parent would delete it)', async () => {
+    const cls = fx.className('Kept');
+    await fx.admin('POST', '/class.json', { name: cls, fields: { n: 'Integer' } });
+    // Anyone may update the owner's record, only the owner delete it.
+    const theirs = (await send('owner', 'POST', `/data/${cls}.json`, { form: { n: '1', 'permissions[update][access]': 'open' } }))
+      .json;
+    const bait = (await send('other', 'POST', `/data/${cls}.json`, { form: { n: '2' } })).json;
+    const moved = await send('other', 'PUT', `/data/${cls}/${theirs._id}.json`, { form: { _parent_id: bait._id } });
+    expect(moved.status).toBe(403);
+    expect(moved.json.errors).toBeDefined();
+    expect((await send('other', 'DELETE', `/data/${cls}/${bait._id}.json`)).status).toBe(200);
+    expect((await send('owner', 'GET', `/data/${cls}/${theirs._id}.json`)).json.items).toHaveLength(1);
+    // The same value again (a client sending the whole record back) is no change; the owner may move it.
+    expect((await send('other', 'PUT', `/data/${cls}/${theirs._id}.json`, { form: { n: '3', _parent_id: '' } })).status).toBe(
+      200,
+    );
+    const parent = (await send('owner', 'POST', `/data/${cls}.json`, { form: { n: '4' } })).json;
+    const mine = await send('owner', 'PUT', `/data/${cls}/${theirs._id}.json`, { form: { _parent_id: parent._id } });
+    expect(mine.status).toBe(200);
+    expect(mine.json._parent_id).toBe(parent._id);
+  });
 });
