@@ -342,21 +342,34 @@ export class UsersStore {
       const foreign = new Set(taken.map((t) => t.id));
       const mine = users.filter((u) => !foreign.has(u.row.id));
       if (mine.length === 0) return [...foreign];
-      await trx
+      const inserted = await trx
         .insertInto('users')
         .values(mine.map((u) => u.row))
         .onConflict((oc) =>
-          oc.column('id').doUpdateSet((eb) => {
-            const set: Record<string, unknown> = {};
-            for (const column of IMPORTED_COLUMNS) set[column] = eb.ref(`excluded.${column}`);
-            return set;
-          }),
+          oc
+            .column('id')
+            .doUpdateSet((eb) => {
+              const set: Record<string, unknown> = {};
+              for (const column of IMPORTED_COLUMNS) set[column] = eb.ref(`excluded.${column}`);
+              return set;
+            })
+            // A sign-up in another application may take one of these ids after the check above
+            // (PostgreSQL, before syncIdentity): that user is left alone and the line counts as foreign.
+            .where('users.application_id', '=', applicationId),
         )
+        .returning('id')
         .execute();
+      const written = new Set(inserted.map((r) => r.id));
+      for (const u of mine) if (!written.has(u.row.id)) foreign.add(u.row.id);
+      if (written.size === 0) return [...foreign];
       // Only the rows written: a foreign id's tags belong to the other application's user.
-      const written = mine.map((u) => u.row.id);
-      await trx.deleteFrom('users_tags').where('user_id', 'in', written).execute();
-      const tags = mine.flatMap((u) => u.tags.map((tag) => ({ application_id: applicationId, user_id: u.row.id, tag })));
+      await trx
+        .deleteFrom('users_tags')
+        .where('user_id', 'in', [...written])
+        .execute();
+      const tags = mine
+        .filter((u) => written.has(u.row.id))
+        .flatMap((u) => u.tags.map((tag) => ({ application_id: applicationId, user_id: u.row.id, tag })));
       if (tags.length > 0) await trx.insertInto('users_tags').values(tags).execute();
       await syncIdentity(trx, this.dialect, 'users');
       return [...foreign];
